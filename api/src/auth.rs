@@ -1,0 +1,66 @@
+//! Bearer authentication: the operator token or a tenant API key, resolved to a principal.
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use waas_core::{ErrorCode, TenantId};
+use waas_tenants::{Principal, Scope};
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header_value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthenticated).detail("send Authorization: Bearer <secret>")
+        })?;
+        let token = header_value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::Unauthenticated)
+                    .detail("the Authorization header must be Bearer <secret>")
+            })?;
+        match state.tenants.authenticate(token).await? {
+            Some(principal) => Ok(Caller(principal)),
+            None => {
+                Err(ApiError::new(ErrorCode::Unauthenticated)
+                    .detail("unknown or revoked credential"))
+            }
+        }
+    }
+}
+
+impl Caller {
+    /// The tenant of an API key holding `scope`.
+    pub fn tenant_with(&self, scope: Scope) -> Result<TenantId, ApiError> {
+        match &self.0 {
+            Principal::ApiKey { tenant_id, .. } if self.0.has_scope(scope) => Ok(*tenant_id),
+            Principal::ApiKey { .. } => Err(ApiError::new(ErrorCode::InsufficientScope)
+                .detail(format!("this operation needs the {} scope", scope.as_str()))),
+            Principal::Operator => Err(ApiError::new(ErrorCode::InsufficientScope).detail(
+                "the operator credential cannot act inside a tenant; use a tenant API key",
+            )),
+        }
+    }
+
+    /// Succeeds for the operator only.
+    pub fn operator(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Principal::Operator => Ok(()),
+            Principal::ApiKey { .. } => Err(ApiError::new(ErrorCode::InsufficientScope)
+                .detail("this operation needs the operator credential")),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! waas-api: the only crate that knows HTTP. Axum routers, authentication, problem+json
+//! errors, OpenAPI, and the composition root that wires adapters into use cases.
+
+pub mod auth;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod wire;
+
+pub use settings::Settings;
+pub use startup::Application;

@@ -1,0 +1,80 @@
+//! The OpenAPI document of `/v1`, served at `/openapi/v1.json` and exported to
+//! `openapi/v1.json` (a test fails when the two drift).
+
+use crate::problem::{Problem, ProblemFieldError};
+use crate::routes::{api_keys, events, health, tenants, wallets};
+use crate::state::AppState;
+use crate::wire::*;
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A tenant API key: `Authorization: Bearer waas_sk_…`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator token: `Authorization: Bearer waas_op_…`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi, Debug)]
+#[openapi(
+    info(title = "waas API", version = "1", description = "Threshold (MPC) wallets as a service. Errors are RFC 9457 problem+json with a stable `code`."),
+    paths(
+        health::healthz, health::readyz,
+        tenants::create_tenant, tenants::get_tenant, tenants::create_tenant_api_key,
+        api_keys::create_api_key, api_keys::list_api_keys, api_keys::revoke_api_key,
+        wallets::create_wallet, wallets::list_wallets, wallets::get_wallet, wallets::create_signature,
+        events::list_events,
+    ),
+    components(schemas(
+        Problem, ProblemFieldError,
+        CreateTenantRequest, TenantResponse,
+        CreateApiKeyRequest, ApiKeyResponse, CreatedApiKeyResponse, ApiKeyList,
+        CreateWalletRequest, WalletResponse, WalletList, ThresholdResponse,
+        CreateSignatureRequest, SignatureResponse,
+        EventResponse, EventList,
+        HealthResponse, ReadinessResponse, SignerPoolReadiness,
+    )),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "health"), (name = "tenants", description = "Operator only"),
+        (name = "api-keys"), (name = "wallets"), (name = "events"),
+    ),
+)]
+pub struct ApiDocV1;
+
+/// The v1 document as pretty JSON (what `openapi/v1.json` holds).
+pub fn v1_json() -> String {
+    let mut text = ApiDocV1::openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/openapi/v1.json",
+        get(|| async { Json(ApiDocV1::openapi()) }),
+    )
+}

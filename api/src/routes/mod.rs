@@ -1,0 +1,21 @@
+//! Resource routers. Each module exposes `router()` and its handlers (annotated for OpenAPI).
+
+pub mod api_keys;
+pub mod events;
+pub mod health;
+pub mod tenants;
+pub mod wallets;
+
+use crate::state::AppState;
+use axum::Router;
+
+/// Every `/v1` route plus health and the spec.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(health::router())
+        .merge(tenants::router())
+        .merge(api_keys::router())
+        .merge(wallets::router())
+        .merge(events::router())
+        .merge(crate::openapi::router())
+}

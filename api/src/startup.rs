@@ -1,0 +1,265 @@
+//! The composition root: builds adapters from `Settings`, wires them into use cases, and
+//! serves the router until stopped.
+
+use crate::problem::finalize_problems;
+use crate::settings::Settings;
+use crate::state::AppState;
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use waas_core::Threshold;
+use waas_core::ports::{PoolStatus, ShareStore, SignerPool, SystemClock};
+use waas_custody::LocalKeyProtector;
+use waas_signer::{
+    Coordinator, CoordinatorConfig, LocalPartyLink, PartyConfig, PartyLink, PartyNode, PrimesFile,
+};
+use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
+use waas_tenants::TenantService;
+use waas_wallets::WalletService;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Aborts background tasks when the application goes away.
+#[derive(Debug, Default)]
+struct Background(Vec<JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
+    }
+}
+
+/// A built, bound, not yet serving application.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    coordinator: Arc<Coordinator>,
+    generated_operator_token: Option<waas_tenants::Secret>,
+    background: Background,
+}
+
+async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>>> {
+    let mut parties = Vec::new();
+    for index in 0..settings.signer.parties {
+        let dir = settings.party_dir(index);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let protector = LocalKeyProtector::open_or_create(&dir.join("kek.key"))
+            .with_context(|| format!("key-encryption key of party {}", index + 1))?;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
+        let store: Arc<dyn ShareStore> = Arc::new(PartyStore::new(
+            connect_party_store(&url)
+                .await
+                .with_context(|| format!("store of party {}", index + 1))?,
+        ));
+        let node = PartyNode::new(
+            PartyConfig {
+                index,
+                parties: settings.signer.parties,
+                spare_primes: settings.signer.spare_primes,
+                generate_primes: settings.signer.generate_primes,
+            },
+            store,
+            Arc::new(protector),
+        );
+        node.self_check().await.with_context(|| {
+            format!(
+                "party {} cannot open its own records: wrong key-encryption key?",
+                index + 1
+            )
+        })?;
+        parties.push(Arc::new(node));
+    }
+    Ok(parties)
+}
+
+async fn import_primes(settings: &Settings, parties: &[Arc<PartyNode>]) -> anyhow::Result<()> {
+    let Some(path) = &settings.signer.primes_file else {
+        return Ok(());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: PrimesFile =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    for (party, primes) in parties.iter().zip(file.parties.iter()) {
+        let status = party.status().await;
+        if !status.aux_ready && status.primes_available == 0 {
+            party.import_primes(primes).await?;
+        }
+    }
+    Ok(())
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::telemetry::init(&settings.log.format, &settings.log.level);
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
+        let threshold = Threshold::new(settings.signer.threshold, settings.signer.parties)
+            .context("signer.threshold and signer.parties")?;
+
+        let db = connect_control_plane(&settings.database_url())
+            .await
+            .context("connecting to the database")?;
+        let store = SqlStore::new(db);
+
+        let parties = build_parties(&settings).await?;
+        import_primes(&settings, &parties).await?;
+        let links: Vec<Arc<dyn PartyLink>> = parties
+            .iter()
+            .map(|node| Arc::new(LocalPartyLink::new(node.clone())) as Arc<dyn PartyLink>)
+            .collect();
+        let coordinator = Arc::new(Coordinator::new(
+            CoordinatorConfig {
+                threshold,
+                session_timeout: Duration::from_secs(settings.signer.session_timeout_secs),
+                aux_timeout: Duration::from_secs(1800),
+                presignatures_per_key: settings.signer.presignatures_per_key,
+            },
+            links,
+        ));
+        coordinator.upkeep_once().await;
+        let mut background = Background::default();
+        background.0.push(coordinator.spawn_upkeep());
+        for party in &parties {
+            background.0.push(party.spawn_prime_upkeep());
+        }
+
+        let clock = Arc::new(SystemClock);
+        let tenants = Arc::new(TenantService::new(Arc::new(store.clone()), clock.clone()));
+        let configured_token = settings
+            .operator_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_string());
+        let generated_operator_token = tenants
+            .ensure_operator_token(configured_token.as_deref())
+            .await
+            .context("installing the operator credential")?;
+        let pool: Arc<dyn SignerPool> = coordinator.clone();
+        let wallets = Arc::new(WalletService::new(
+            Arc::new(store.clone()),
+            Arc::new(store.clone()),
+            pool.clone(),
+            clock,
+        ));
+        let state = AppState {
+            tenants,
+            wallets,
+            events: Arc::new(store.clone()),
+            pool,
+            store,
+        };
+        let router = app_router(state);
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            coordinator,
+            generated_operator_token,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The operator token generated on this (first) start, to be shown once.
+    pub fn generated_operator_token(&self) -> Option<&str> {
+        self.generated_operator_token.as_ref().map(|t| t.expose())
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        self.coordinator.status()
+    }
+
+    pub fn coordinator(&self) -> Arc<Coordinator> {
+        self.coordinator.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            background,
+            ..
+        } = self;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(signal)
+            .await?;
+        drop(background);
+        Ok(())
+    }
+}
+
+fn app_router(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let request_id = request
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path())
+    });
+    crate::routes::router()
+        .fallback(|| async { crate::problem::ApiError::new(waas_core::ErrorCode::RouteNotFound) })
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(trace)
+                .layer(axum::middleware::from_fn(finalize_problems))
+                .layer(CatchPanicLayer::new())
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

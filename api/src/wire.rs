@@ -1,0 +1,264 @@
+//! Wire types of the public API (v1): requests are strict (unknown fields rejected),
+//! timestamps are RFC 3339, byte strings are 0x-hex.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    /// Display name, 1–200 characters.
+    #[schema(example = "Acme Payments")]
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantResponse {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<waas_tenants::Tenant> for TenantResponse {
+    fn from(tenant: waas_tenants::Tenant) -> Self {
+        Self {
+            id: tenant.id.to_string(),
+            name: tenant.name,
+            created_at: tenant.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKeyRequest {
+    #[schema(example = "backend")]
+    pub name: String,
+    /// Any of `wallets:read`, `wallets:write`, `sign`, `admin` (`admin` implies all).
+    #[schema(example = json!(["wallets:read", "wallets:write", "sign"]))]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyResponse {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the secret, to recognise it.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<waas_tenants::ApiKey> for ApiKeyResponse {
+    fn from(key: waas_tenants::ApiKey) -> Self {
+        Self {
+            id: key.id.to_string(),
+            name: key.name,
+            prefix: key.prefix,
+            scopes: key.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            created_at: key.created_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// A new key. `secret` is shown this once and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKeyResponse {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// Send as `Authorization: Bearer <secret>`. Store it now: it cannot be shown again.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKeyResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWalletRequest {
+    /// `evm` (threshold ECDSA secp256k1) or `solana` (FROST Ed25519).
+    #[schema(example = "evm")]
+    pub chain: String,
+    #[schema(example = "customer-42")]
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThresholdResponse {
+    /// Parties needed to sign.
+    pub t: u16,
+    /// Parties holding a share.
+    pub n: u16,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalletResponse {
+    pub id: String,
+    pub name: String,
+    pub chain: String,
+    /// EIP-55 checksummed (evm) or base58 (solana).
+    pub address: String,
+    /// 0x-hex: SEC1 compressed secp256k1 point (evm) or the Ed25519 point (solana).
+    pub public_key: String,
+    /// `ecdsa-secp256k1` or `frost-ed25519`.
+    pub scheme: String,
+    pub threshold: ThresholdResponse,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<waas_wallets::Wallet> for WalletResponse {
+    fn from(wallet: waas_wallets::Wallet) -> Self {
+        Self {
+            id: wallet.id.to_string(),
+            name: wallet.name,
+            chain: wallet.chain.as_str().to_string(),
+            address: wallet.address,
+            public_key: format!("0x{}", hex::encode(&wallet.public_key)),
+            scheme: wallet.scheme.as_str().to_string(),
+            threshold: ThresholdResponse {
+                t: wallet.threshold.t(),
+                n: wallet.threshold.n(),
+            },
+            created_at: wallet.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WalletList {
+    pub data: Vec<WalletResponse>,
+    pub next_cursor: Option<String>,
+}
+
+/// What to sign.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CreateSignatureRequest {
+    /// A 32-byte digest, signed as is (`0x` + 64 hex digits).
+    Hash {
+        #[schema(example = "0x1c8aff950685c2ed4bc3174f3472287b56d9517b9c948127319a09a7a36deac8")]
+        hash: String,
+    },
+    /// Text. EVM wallets sign it as EIP-191 `personal_sign`; Solana wallets sign its bytes.
+    Message {
+        #[schema(example = "hello world")]
+        message: String,
+    },
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureResponse {
+    pub id: String,
+    pub wallet_id: String,
+    /// `hash` or `message`.
+    pub kind: String,
+    /// What the key signed: the 32-byte digest (evm) or SHA-256 of the signed bytes (solana).
+    pub digest: String,
+    /// 0x-hex: 65 bytes `r‖s‖v` (evm, low-s, v = 27|28) or 64 bytes (solana).
+    pub signature: String,
+    /// evm only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub v: Option<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl SignatureResponse {
+    pub fn new(record: waas_wallets::SignatureRecord, chain: waas_core::Chain) -> Self {
+        let (r, s, v) = match chain {
+            waas_core::Chain::Evm if record.signature.len() == 2 + 130 => (
+                record.signature.get(2..66).map(|h| format!("0x{h}")),
+                record.signature.get(66..130).map(|h| format!("0x{h}")),
+                record
+                    .signature
+                    .get(130..132)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok()),
+            ),
+            _ => (None, None, None),
+        };
+        Self {
+            id: record.id.to_string(),
+            wallet_id: record.wallet_id.to_string(),
+            kind: record.kind.as_str().to_string(),
+            digest: record.digest,
+            signature: record.signature,
+            r,
+            s,
+            v,
+            created_at: record.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventResponse {
+    pub id: String,
+    /// Position in the tenant's chain, from 1.
+    pub sequence: i64,
+    /// e.g. `wallet.created`.
+    pub kind: String,
+    pub subject_id: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    /// Hex SHA-256 of the previous event (zeros for the first).
+    pub prev_hash: String,
+    /// Hex `sha256(prev_hash ‖ canonical JSON of the event)`.
+    pub hash: String,
+}
+
+impl From<waas_core::event::StoredEvent> for EventResponse {
+    fn from(event: waas_core::event::StoredEvent) -> Self {
+        Self {
+            id: event.id.to_string(),
+            sequence: event.sequence,
+            kind: event.kind,
+            subject_id: event.subject_id,
+            payload: event.payload,
+            created_at: event.created_at,
+            prev_hash: hex::encode(event.prev_hash),
+            hash: hex::encode(event.hash),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub data: Vec<EventResponse>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignerPoolReadiness {
+    pub parties_total: u16,
+    pub parties_ready: u16,
+    pub ecdsa_ready: bool,
+    pub eddsa_ready: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessResponse {
+    /// `ready` or `not_ready`.
+    pub status: String,
+    pub database: bool,
+    pub signer_pool: SignerPoolReadiness,
+}

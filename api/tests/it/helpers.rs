@@ -1,0 +1,282 @@
+//! `spawn_app()` and friends.
+//!
+//! Paillier primes take minutes to generate, so tests seed the signer parties from a
+//! committed fixture (`tests/fixtures/test-primes.json`, test-only, never for production)
+//! and build the pool's auxiliary info once into a template directory that every test app
+//! copies. The template is cached in the target directory across runs.
+
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use waas_api::settings::{DatabaseSettings, LogSettings, SecretString, SignerSettings};
+use waas_api::{Application, Settings};
+use waas_signer::Coordinator;
+
+pub const OPERATOR_TOKEN: &str = "waas_op_test-operator-token-0123456789abcdefghijklmnopq";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// How the signer pool of a test app starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// Aux info ready: ECDSA keys can be generated at once.
+    Warm,
+    /// No primes, no aux info, no background generation: ECDSA keygen must answer 503.
+    Cold,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub coordinator: Arc<Coordinator>,
+}
+
+fn fixture_primes() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json")
+}
+
+fn unique_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "waas-test-{label}-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: data_dir.to_path_buf(),
+        operator_token: Some(SecretString::from(OPERATOR_TOKEN)),
+        database: DatabaseSettings { url: database_url },
+        signer: SignerSettings {
+            parties: 3,
+            threshold: 2,
+            spare_primes: 0,
+            generate_primes: false,
+            primes_file: match pool {
+                Pool::Warm => Some(fixture_primes()),
+                Pool::Cold => None,
+            },
+            presignatures_per_key: 1,
+            session_timeout_secs: 120,
+        },
+        log: LogSettings {
+            format: "json".into(),
+            level: std::env::var("WAAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        },
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read template") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A directory holding three party stores with auxiliary info, built once and reused.
+async fn warm_template() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("waas-warm-pool-v1");
+    let done = root.join("READY");
+    if done.exists() {
+        return root;
+    }
+    std::fs::create_dir_all(&root).expect("template root");
+    let lock = std::fs::File::create(root.with_extension("lock")).expect("lock file");
+    lock.lock().expect("lock template");
+    if !done.exists() {
+        let build_dir = unique_dir("template");
+        let app = Application::build(settings(&build_dir, None, Pool::Warm))
+            .await
+            .expect("build template app");
+        let coordinator = app.coordinator();
+        let deadline = std::time::Instant::now() + Duration::from_secs(900);
+        while !waas_core::ports::SignerPool::status(coordinator.as_ref()).ecdsa_ready {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aux info not ready in 15 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        drop(app);
+        drop(coordinator);
+        // Let the party stores' connections close before copying the files.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for index in 1..=3 {
+            let name = format!("party-{index}");
+            let _ = std::fs::remove_dir_all(root.join(&name));
+            copy_dir(&build_dir.join(&name), &root.join(&name));
+        }
+        std::fs::write(&done, b"ok").expect("mark template");
+    }
+    root
+}
+
+async fn fresh_postgres_database() -> String {
+    let admin = std::env::var("WAAS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("waas_test_{}", uuid::Uuid::now_v7().simple());
+    let db = Database::connect(&admin)
+        .await
+        .expect("PostgreSQL must be running (see README)");
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    db.close().await.ok();
+    match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => panic!("WAAS_TEST_POSTGRES_URL must end with /<database>"),
+    }
+}
+
+pub async fn spawn_app(backend: Backend, pool: Pool) -> TestApp {
+    let data_dir = unique_dir("app");
+    if pool == Pool::Warm {
+        let template = warm_template().await;
+        for index in 1..=3 {
+            let name = format!("party-{index}");
+            copy_dir(&template.join(&name), &data_dir.join(&name));
+        }
+    }
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await),
+    };
+    let settings = settings(&data_dir, database_url.clone(), pool);
+    let database_url = settings.database_url();
+    let app = Application::build(settings).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let coordinator = app.coordinator();
+    if pool == Pool::Warm {
+        assert!(
+            waas_core::ports::SignerPool::status(coordinator.as_ref()).ecdsa_ready,
+            "template pool not warm"
+        );
+    }
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        data_dir,
+        database_url,
+        coordinator,
+    }
+}
+
+/// A response's status, headers and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json with `code` and the response's request id.
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(
+            self.body["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(code))
+        );
+        let request_id = self.header("x-request-id").expect("x-request-id header");
+        assert_eq!(self.body["request_id"], request_id);
+    }
+}
+
+impl TestApp {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    /// Creates a tenant and an API key with `scopes`; returns (tenant id, secret).
+    pub async fn tenant_with_key(&self, scopes: &[&str]) -> (String, String) {
+        let tenant = self
+            .post(
+                "/v1/tenants",
+                OPERATOR_TOKEN,
+                json!({"name": "Test tenant"}),
+            )
+            .await;
+        assert_eq!(tenant.status, 201, "{}", tenant.body);
+        let id = tenant.body["id"].as_str().expect("tenant id").to_string();
+        let key = self
+            .post(
+                &format!("/v1/tenants/{id}/api-keys"),
+                OPERATOR_TOKEN,
+                json!({"name": "test", "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(key.status, 201, "{}", key.body);
+        (id, key.body["secret"].as_str().expect("secret").to_string())
+    }
+}
+
+pub const ALL_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "admin"];

@@ -1,0 +1,11 @@
+//! The API's integration tests: one binary, real servers on port 0, a fresh database per
+//! test (SQLite file or a new PostgreSQL database), and real threshold protocols.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod api_keys;
+mod errors;
+mod flow;
+mod helpers;
+mod isolation;
+mod openapi;
+mod operator;

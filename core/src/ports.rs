@@ -1,0 +1,262 @@
+//! Ports: the traits adapters implement. Use cases hold them as `Arc<dyn Port>`.
+
+use crate::secret::SymmetricKey;
+use crate::{Scheme, TenantId, Threshold, WalletId};
+use async_trait::async_trait;
+use std::fmt;
+
+/// What a data key protects. Bound into the wrapping as authenticated data, so a wrapped key
+/// moved to another tenant, key, party or version fails to unwrap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyContext {
+    /// Tenant id, or `_pool` for pool-wide material (primes, aux info).
+    pub tenant: String,
+    /// The key or blob id.
+    pub key: String,
+    /// The signer party holding it.
+    pub party: u16,
+    /// Version of the protected record.
+    pub version: u32,
+}
+
+impl KeyContext {
+    /// Canonical bytes used as AEAD associated data.
+    pub fn aad(&self) -> Vec<u8> {
+        format!(
+            "waas/v1|tenant={}|key={}|party={}|version={}",
+            self.tenant, self.key, self.party, self.version
+        )
+        .into_bytes()
+    }
+}
+
+/// A data key wrapped by a key-encryption key.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WrappedKey {
+    /// Which protector wrapped it (`local`, later `aws-kms`, `pkcs11`).
+    pub protector: String,
+    /// Which version of the KEK wrapped it.
+    pub kek_id: String,
+    /// The wrapped bytes (ciphertext; safe to store).
+    #[serde(with = "hex_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for WrappedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrappedKey")
+            .field("protector", &self.protector)
+            .field("kek_id", &self.kek_id)
+            .field("bytes", &format_args!("{} bytes", self.bytes.len()))
+            .finish()
+    }
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Failures of key protection. Never carries key bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum CustodyError {
+    /// The KEK (file, KMS, HSM) cannot be reached or read; retrying later may work.
+    #[error("key protection unavailable: {0}")]
+    Unavailable(String),
+    /// Authentication failed: wrong KEK, wrong context, or tampered ciphertext.
+    #[error("integrity check failed for {0}")]
+    Integrity(String),
+    /// The record was wrapped by a protector this node is not configured with.
+    #[error("no protector configured for {0}")]
+    UnknownProtector(String),
+    #[error("malformed sealed record: {0}")]
+    Malformed(String),
+}
+
+/// Wraps and unwraps per-record data keys under a key-encryption key (KEK).
+#[async_trait]
+pub trait KeyProtector: Send + Sync + fmt::Debug {
+    /// `local`, `aws-kms`, `pkcs11`.
+    fn kind(&self) -> &'static str;
+    async fn wrap(
+        &self,
+        data_key: &SymmetricKey,
+        context: &KeyContext,
+    ) -> Result<WrappedKey, CustodyError>;
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &KeyContext,
+    ) -> Result<SymmetricKey, CustodyError>;
+}
+
+/// A sealed (encrypted) record in a signer party's own store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// `cggmp-key-share`, `frost-key-share`, `paillier-primes`, `aux-info`, ...
+    pub kind: String,
+    pub id: String,
+    /// Owning tenant, or `_pool`.
+    pub tenant: String,
+    /// The sealed envelope (ciphertext and wrapped data key); never plaintext.
+    pub sealed: Vec<u8>,
+}
+
+/// Failures of a party's share store.
+#[derive(Debug, thiserror::Error)]
+#[error("share store: {0}")]
+pub struct ShareStoreError(pub String);
+
+/// One signer party's private storage. Each party has its own; no two parties share one.
+#[async_trait]
+pub trait ShareStore: Send + Sync + fmt::Debug {
+    /// Inserts a record; fails if `(kind, id)` exists.
+    async fn insert(&self, record: StoredRecord) -> Result<(), ShareStoreError>;
+    async fn get(&self, kind: &str, id: &str) -> Result<Option<StoredRecord>, ShareStoreError>;
+    /// Ids of every record of a kind, oldest first.
+    async fn list_ids(&self, kind: &str) -> Result<Vec<String>, ShareStoreError>;
+    /// Deletes a record; `true` if it existed. Used to consume one-time material.
+    async fn delete(&self, kind: &str, id: &str) -> Result<bool, ShareStoreError>;
+}
+
+/// Readiness of the signer pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Parties configured / parties answering.
+    pub parties_total: u16,
+    pub parties_ready: u16,
+    /// Whether ECDSA keys can be generated right now (aux info for the party set exists).
+    pub ecdsa_ready: bool,
+    /// Whether EdDSA keys can be generated right now.
+    pub eddsa_ready: bool,
+    /// Human-readable progress of background preparation.
+    pub detail: String,
+    /// Estimated seconds until ECDSA is ready, when it is not.
+    pub ecdsa_eta_secs: Option<u64>,
+}
+
+/// A request to generate a new threshold key across the pool.
+#[derive(Clone, Debug)]
+pub struct KeyGenRequest {
+    pub tenant_id: TenantId,
+    pub key_id: WalletId,
+    pub scheme: Scheme,
+}
+
+/// The public result of a DKG.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedKey {
+    /// SEC1 compressed point (33 bytes) for ECDSA; 32-byte point for Ed25519.
+    pub public_key: Vec<u8>,
+    pub threshold: Threshold,
+    /// Public data the coordinator needs later (e.g. FROST verifying shares); not secret.
+    pub public_data: Vec<u8>,
+}
+
+/// What is to be signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignPayload {
+    /// A 32-byte digest signed as is (ECDSA only).
+    Digest([u8; 32]),
+    /// A message signed as bytes (Ed25519 signs messages, not digests).
+    Message(Vec<u8>),
+}
+
+/// A request to sign with an existing key.
+#[derive(Clone, Debug)]
+pub struct SignRequest {
+    pub tenant_id: TenantId,
+    pub key_id: WalletId,
+    pub scheme: Scheme,
+    pub payload: SignPayload,
+    /// The key's public key, to verify the result before returning it.
+    pub public_key: Vec<u8>,
+    pub public_data: Vec<u8>,
+}
+
+/// A finished signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignatureOutput {
+    /// Low-s normalized.
+    Ecdsa {
+        r: [u8; 32],
+        s: [u8; 32],
+    },
+    Ed25519([u8; 64]),
+}
+
+/// Failures of the signer pool.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    #[error("signer pool is preparing key material: {detail}")]
+    Warming {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    #[error("only {available} of the {needed} needed parties are available")]
+    Unavailable { available: u16, needed: u16 },
+    #[error("protocol failed: {reason} (culprits: {culprits:?})")]
+    ProtocolFailed { reason: String, culprits: Vec<u16> },
+    #[error("party {party} has no share for key {key_id}")]
+    UnknownKey { party: u16, key_id: String },
+    #[error(transparent)]
+    Custody(#[from] CustodyError),
+    #[error(transparent)]
+    Store(#[from] ShareStoreError),
+    #[error("bug: {0}")]
+    Bug(String),
+}
+
+/// The pool of signer parties, seen from an API node.
+#[async_trait]
+pub trait SignerPool: Send + Sync {
+    fn status(&self) -> PoolStatus;
+    async fn generate_key(&self, request: KeyGenRequest) -> Result<GeneratedKey, SignerError>;
+    async fn sign(&self, request: SignRequest) -> Result<SignatureOutput, SignerError>;
+}
+
+/// A repository could not complete an operation (connection lost, constraint broken...).
+/// The message is for logs only; clients see an opaque internal error.
+#[derive(Debug, thiserror::Error)]
+#[error("repository: {0}")]
+pub struct RepositoryError(pub String);
+
+/// Wall-clock time, injectable for tests.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// The real clock, truncated to microseconds (what every database stores).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let now = chrono::Utc::now();
+        chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1))
+            .unwrap_or(now)
+    }
+}
+
+/// One page of a cursor-paginated listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a listing starts and how much it returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Exclusive: items strictly after this id.
+    pub after: Option<String>,
+    /// 1..=100.
+    pub limit: u64,
+}

@@ -1,0 +1,173 @@
+//! The sealed-record format: `{version, wrapped data key, nonce, ciphertext}` as JSON bytes.
+//! The plaintext is encrypted with a fresh data key; the AAD binds tenant, key, party and
+//! version, so a record copied to another context does not open.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use waas_core::ports::{CustodyError, KeyContext, KeyProtector, WrappedKey};
+use waas_core::secret::{SecretBytes, SymmetricKey};
+
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct SealedEnvelope {
+    format: u32,
+    data_key: WrappedKey,
+    #[serde(with = "hex::serde")]
+    nonce: Vec<u8>,
+    #[serde(with = "hex::serde")]
+    ciphertext: Vec<u8>,
+}
+
+/// Encrypts `plaintext` for `context`; returns bytes safe to store anywhere.
+pub async fn seal(
+    protector: &dyn KeyProtector,
+    context: &KeyContext,
+    plaintext: &SecretBytes,
+) -> Result<Vec<u8>, CustodyError> {
+    let mut key_bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key_bytes);
+    let data_key = SymmetricKey::from_bytes(key_bytes);
+    zeroize::Zeroize::zeroize(&mut key_bytes);
+
+    let wrapped = protector.wrap(&data_key, context).await?;
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let cipher = Aes256Gcm::new(data_key.expose().into());
+    let aad = context.aad();
+    let ciphertext = cipher
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext.expose(),
+                aad: &aad,
+            },
+        )
+        .map_err(|_| CustodyError::Malformed("encryption failed".into()))?;
+    let envelope = SealedEnvelope {
+        format: FORMAT_VERSION,
+        data_key: wrapped,
+        nonce: nonce.to_vec(),
+        ciphertext,
+    };
+    serde_json::to_vec(&envelope).map_err(|e| CustodyError::Malformed(e.to_string()))
+}
+
+/// Decrypts a record sealed by [`seal`] for the same `context`.
+pub async fn open(
+    protector: &dyn KeyProtector,
+    context: &KeyContext,
+    sealed: &[u8],
+) -> Result<SecretBytes, CustodyError> {
+    let envelope: SealedEnvelope =
+        serde_json::from_slice(sealed).map_err(|e| CustodyError::Malformed(e.to_string()))?;
+    if envelope.format != FORMAT_VERSION {
+        return Err(CustodyError::Malformed(format!(
+            "unknown format {}",
+            envelope.format
+        )));
+    }
+    if envelope.nonce.len() != 12 {
+        return Err(CustodyError::Malformed("nonce must be 12 bytes".into()));
+    }
+    if envelope.data_key.protector != protector.kind() {
+        return Err(CustodyError::UnknownProtector(envelope.data_key.protector));
+    }
+    let data_key = protector.unwrap(&envelope.data_key, context).await?;
+    let cipher = Aes256Gcm::new(data_key.expose().into());
+    let aad = context.aad();
+    let plaintext = cipher
+        .decrypt(
+            Nonce::from_slice(&envelope.nonce),
+            Payload {
+                msg: &envelope.ciphertext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| CustodyError::Integrity(format!("record {}", context.key)))?;
+    Ok(SecretBytes::new(plaintext))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalKeyProtector;
+
+    fn context() -> KeyContext {
+        KeyContext {
+            tenant: "t1".into(),
+            key: "k1".into(),
+            party: 1,
+            version: 1,
+        }
+    }
+
+    fn temp_kek(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("waas-custody-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("kek.key")
+    }
+
+    #[tokio::test]
+    async fn sealed_record_opens_only_in_its_own_context() {
+        let protector = LocalKeyProtector::open_or_create(&temp_kek("ctx")).unwrap();
+        let secret = SecretBytes::new(b"share bytes that must stay secret".to_vec());
+        let sealed = seal(&protector, &context(), &secret).await.unwrap();
+        assert!(
+            !sealed.windows(11).any(|w| w == b"share bytes"),
+            "plaintext visible in the sealed record"
+        );
+        let opened = open(&protector, &context(), &sealed).await.unwrap();
+        assert_eq!(opened, secret);
+
+        for other in [
+            KeyContext {
+                tenant: "t2".into(),
+                ..context()
+            },
+            KeyContext {
+                key: "k2".into(),
+                ..context()
+            },
+            KeyContext {
+                party: 2,
+                ..context()
+            },
+            KeyContext {
+                version: 2,
+                ..context()
+            },
+        ] {
+            let err = open(&protector, &other, &sealed).await.unwrap_err();
+            assert!(matches!(err, CustodyError::Integrity(_)), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tampered_ciphertext_or_foreign_kek_is_detected() {
+        let protector = LocalKeyProtector::open_or_create(&temp_kek("tamper")).unwrap();
+        let secret = SecretBytes::new(vec![7; 64]);
+        let sealed = seal(&protector, &context(), &secret).await.unwrap();
+        let mut envelope: serde_json::Value = serde_json::from_slice(&sealed).unwrap();
+        let ct = envelope["ciphertext"].as_str().unwrap().to_string();
+        let flipped = format!(
+            "{}{}",
+            if ct.starts_with('0') { "1" } else { "0" },
+            &ct[1..]
+        );
+        envelope["ciphertext"] = flipped.into();
+        let tampered = serde_json::to_vec(&envelope).unwrap();
+        assert!(matches!(
+            open(&protector, &context(), &tampered).await,
+            Err(CustodyError::Integrity(_))
+        ));
+
+        let other = LocalKeyProtector::open_or_create(&temp_kek("other")).unwrap();
+        assert!(matches!(
+            open(&other, &context(), &sealed).await,
+            Err(CustodyError::Integrity(_))
+        ));
+    }
+}

@@ -1,0 +1,177 @@
+//! `local` key protection: a 256-bit key-encryption key in a file readable only by its owner.
+//! For development and the embedded default; production deployments use a KMS or an HSM.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use async_trait::async_trait;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use waas_core::ports::{CustodyError, KeyContext, KeyProtector, WrappedKey};
+use waas_core::secret::SymmetricKey;
+use zeroize::Zeroize;
+
+/// A KEK held in a local file.
+pub struct LocalKeyProtector {
+    kek: SymmetricKey,
+    kek_id: String,
+}
+
+impl std::fmt::Debug for LocalKeyProtector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKeyProtector")
+            .field("kek_id", &self.kek_id)
+            .field("kek", &"<redacted>")
+            .finish()
+    }
+}
+
+impl LocalKeyProtector {
+    /// Reads the KEK at `path`, creating it (mode 0600, 32 random bytes) when missing.
+    /// Refuses a file of the wrong size or one that others can read.
+    pub fn open_or_create(path: &Path) -> Result<Self, CustodyError> {
+        if !path.exists() {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|e| {
+                    CustodyError::Unavailable(format!("creating {}: {e}", parent.display()))
+                })?;
+            }
+            let mut bytes = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            let written = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
+            bytes.zeroize();
+            written.map_err(|e| {
+                CustodyError::Unavailable(format!("creating key file {}: {e}", path.display()))
+            })?;
+            tracing::info!(path = %path.display(), "created local key-encryption key");
+        }
+        let metadata = fs::metadata(path)
+            .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return Err(CustodyError::Unavailable(format!(
+                "key file {} is readable by group or others; chmod 600 it",
+                path.display()
+            )));
+        }
+        let mut bytes = fs::read(path)
+            .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
+        let Ok(array) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+            bytes.zeroize();
+            return Err(CustodyError::Unavailable(format!(
+                "key file {} must hold exactly 32 bytes",
+                path.display()
+            )));
+        };
+        bytes.zeroize();
+        let fingerprint = Sha256::digest([b"waas-kek-id".as_slice(), &array].concat());
+        let kek_id = format!(
+            "local:{}",
+            hex::encode(fingerprint.get(..8).unwrap_or_default())
+        );
+        Ok(Self {
+            kek: SymmetricKey::from_bytes(array),
+            kek_id,
+        })
+    }
+
+    /// A short public fingerprint of the KEK (not secret).
+    pub fn kek_id(&self) -> &str {
+        &self.kek_id
+    }
+}
+
+#[async_trait]
+impl KeyProtector for LocalKeyProtector {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn wrap(
+        &self,
+        data_key: &SymmetricKey,
+        context: &KeyContext,
+    ) -> Result<WrappedKey, CustodyError> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let cipher = Aes256Gcm::new(self.kek.expose().into());
+        let aad = context.aad();
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: data_key.expose(),
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| CustodyError::Malformed("wrapping failed".into()))?;
+        Ok(WrappedKey {
+            protector: self.kind().into(),
+            kek_id: self.kek_id.clone(),
+            bytes: [nonce.as_slice(), &ciphertext].concat(),
+        })
+    }
+
+    async fn unwrap(
+        &self,
+        wrapped: &WrappedKey,
+        context: &KeyContext,
+    ) -> Result<SymmetricKey, CustodyError> {
+        if wrapped.kek_id != self.kek_id {
+            return Err(CustodyError::Integrity(format!(
+                "data key was wrapped by {}, this node holds {}",
+                wrapped.kek_id, self.kek_id
+            )));
+        }
+        let (nonce, ciphertext) = wrapped
+            .bytes
+            .split_at_checked(12)
+            .ok_or_else(|| CustodyError::Malformed("wrapped key too short".into()))?;
+        let cipher = Aes256Gcm::new(self.kek.expose().into());
+        let aad = context.aad();
+        let mut plain = cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| CustodyError::Integrity(format!("data key of {}", context.key)))?;
+        let array = <[u8; 32]>::try_from(plain.as_slice())
+            .map_err(|_| CustodyError::Malformed("data key must be 32 bytes".into()));
+        plain.zeroize();
+        Ok(SymmetricKey::from_bytes(array?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_is_created_owner_only_and_reused() {
+        let dir = std::env::temp_dir().join(format!("waas-local-kek-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("party-1").join("kek.key");
+        let first = LocalKeyProtector::open_or_create(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let second = LocalKeyProtector::open_or_create(&path).unwrap();
+        assert_eq!(first.kek_id(), second.kek_id());
+        assert!(!format!("{first:?}").contains(&hex::encode(first.kek.expose())));
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(LocalKeyProtector::open_or_create(&path).is_err());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(&path, [1u8; 16]).unwrap();
+        assert!(LocalKeyProtector::open_or_create(&path).is_err());
+    }
+}

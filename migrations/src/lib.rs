@@ -1,0 +1,33 @@
+//! waas-migrations: schema migrations. `Migrator` is the control-plane database (PostgreSQL or
+//! SQLite); `PartyStoreMigrator` is the private store each signer party keeps for itself.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_control_plane;
+mod m0001_party_store;
+
+/// The control-plane schema: tenants, API keys, wallets, signatures, events.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_control_plane::Migration)]
+    }
+}
+
+/// The schema of one signer party's own store (sealed shares, primes, aux info).
+#[derive(Debug)]
+pub struct PartyStoreMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for PartyStoreMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_party_store::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "party_store_migrations".into_iden()
+    }
+}

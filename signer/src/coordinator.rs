@@ -1,0 +1,750 @@
+//! The coordinator: the `SignerPool` an API node uses. It opens sessions on the parties,
+//! relays their protocol messages (it cannot read shares; it only routes), aggregates and
+//! verifies outputs, keeps the pool's readiness, runs auxiliary-info generation once the
+//! parties have primes, and keeps a small presignature pool per key.
+
+use crate::ecdsa;
+use crate::eddsa;
+use crate::transport::{
+    PartyEvent, PartyLink, PartySession, Route, SessionKind, SessionStart, WireMessage,
+};
+use async_trait::async_trait;
+use frost_ed25519 as frost;
+use rand::RngCore;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use waas_core::ports::{
+    GeneratedKey, KeyGenRequest, PoolStatus, SignPayload, SignRequest, SignatureOutput,
+    SignerError, SignerPool,
+};
+use waas_core::{Scheme, Threshold};
+
+/// Measured on the reference machine: one Paillier prime set ≈ 150 s, aux info ≈ 90 s.
+const PRIME_SET_ESTIMATE_SECS: u64 = 150;
+const AUX_INFO_ESTIMATE_SECS: u64 = 90;
+
+/// How the coordinator runs the pool.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    pub threshold: Threshold,
+    /// Upper bound for one signing or keygen session.
+    pub session_timeout: Duration,
+    /// Upper bound for the auxiliary-info session (heavy).
+    pub aux_timeout: Duration,
+    /// Presignatures kept ready per ECDSA key (0 disables the pool).
+    pub presignatures_per_key: usize,
+}
+
+#[derive(Clone, Debug)]
+struct PresignatureEntry {
+    id: String,
+    signers: Vec<u16>,
+    public: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ecdsa_ready: bool,
+    parties_ready: u16,
+    detail: String,
+    eta_secs: Option<u64>,
+    /// (tenant, key) → presignatures ready at the parties, each used at most once.
+    presignatures: HashMap<(String, String), VecDeque<PresignatureEntry>>,
+    rotation: usize,
+}
+
+/// The coordinator of a pool of parties.
+#[derive(Debug)]
+pub struct Coordinator {
+    config: CoordinatorConfig,
+    links: Vec<Arc<dyn PartyLink>>,
+    state: Mutex<State>,
+    aux_lock: tokio::sync::Mutex<()>,
+}
+
+fn session_id() -> [u8; 32] {
+    let mut id = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    id
+}
+
+fn protocol_error(reason: impl Into<String>, culprits: Vec<u16>) -> SignerError {
+    SignerError::ProtocolFailed {
+        reason: reason.into(),
+        culprits,
+    }
+}
+
+/// The open sessions of one run, with a merged inbound stream tagged by seat.
+struct Run {
+    participants: Vec<u16>,
+    to_parties: Vec<mpsc::Sender<WireMessage>>,
+    events: mpsc::Receiver<(u16, Option<PartyEvent>)>,
+}
+
+impl Run {
+    fn pool_index(&self, seat: u16) -> u16 {
+        self.participants
+            .get(usize::from(seat))
+            .copied()
+            .unwrap_or(u16::MAX)
+    }
+
+    fn blame(&self, seats: &[u16]) -> Vec<u16> {
+        seats.iter().map(|&seat| self.pool_index(seat)).collect()
+    }
+
+    async fn send(&self, seat: u16, message: WireMessage) -> Result<(), SignerError> {
+        let sender = self
+            .to_parties
+            .get(usize::from(seat))
+            .ok_or_else(|| protocol_error(format!("no seat {seat}"), vec![]))?;
+        sender
+            .send(message)
+            .await
+            .map_err(|_| protocol_error("party left the session", self.blame(&[seat])))
+    }
+
+    /// Routes a party's message to its recipients. Returns the message when it is addressed
+    /// to the coordinator.
+    async fn route(
+        &self,
+        seat: u16,
+        message: WireMessage,
+    ) -> Result<Option<WireMessage>, SignerError> {
+        if message.from != Some(seat) {
+            return Err(protocol_error(
+                "party sent a message under another sender",
+                self.blame(&[seat]),
+            ));
+        }
+        let size = u16::try_from(self.participants.len()).unwrap_or(u16::MAX);
+        match message.route {
+            Route::Broadcast => {
+                for other in (0..size).filter(|&other| other != seat) {
+                    self.send(other, message.clone()).await?;
+                }
+                Ok(None)
+            }
+            Route::Party(to) if to < size && to != seat => {
+                self.send(to, message).await?;
+                Ok(None)
+            }
+            Route::Party(to) => Err(protocol_error(
+                format!("message to invalid seat {to}"),
+                self.blame(&[seat]),
+            )),
+            Route::Coordinator => Ok(Some(message)),
+        }
+    }
+
+    /// Relays messages until every seat has an output; for the coordinator-addressed
+    /// messages, calls `on_coordinator_message`.
+    async fn drive<F>(&mut self, mut on_coordinator_message: F) -> Result<Vec<Vec<u8>>, SignerError>
+    where
+        F: FnMut(u16, WireMessage) -> Result<(), SignerError>,
+    {
+        let mut outputs: Vec<Option<Vec<u8>>> = vec![None; self.participants.len()];
+        while outputs.iter().any(Option::is_none) {
+            let Some((seat, event)) = self.events.recv().await else {
+                return Err(protocol_error("all parties left the session", vec![]));
+            };
+            match event {
+                Some(PartyEvent::Message(message)) => {
+                    if let Some(message) = self.route(seat, message).await? {
+                        on_coordinator_message(seat, message)?;
+                    }
+                }
+                Some(PartyEvent::Output(bytes)) => {
+                    if let Some(slot) = outputs.get_mut(usize::from(seat)) {
+                        *slot = Some(bytes);
+                    }
+                }
+                Some(PartyEvent::Failed { reason, culprits }) => {
+                    let culprits = if culprits.is_empty() {
+                        vec![seat]
+                    } else {
+                        culprits
+                    };
+                    return Err(protocol_error(
+                        format!("party {} aborted: {reason}", self.pool_index(seat)),
+                        self.blame(&culprits),
+                    ));
+                }
+                None => {
+                    if outputs.get(usize::from(seat)).is_some_and(Option::is_none) {
+                        return Err(protocol_error(
+                            "party left the session before finishing",
+                            self.blame(&[seat]),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(outputs.into_iter().flatten().collect())
+    }
+}
+
+impl Coordinator {
+    pub fn new(config: CoordinatorConfig, links: Vec<Arc<dyn PartyLink>>) -> Self {
+        Self {
+            config,
+            links,
+            state: Mutex::new(State {
+                detail: "starting".into(),
+                ..State::default()
+            }),
+            aux_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> Option<T> {
+        self.state.lock().ok().map(|mut state| f(&mut state))
+    }
+
+    async fn open(&self, participants: Vec<u16>, kind: SessionKind) -> Result<Run, SignerError> {
+        let start = SessionStart {
+            session_id: session_id(),
+            participants: participants.clone(),
+            kind,
+        };
+        let (merged_tx, events) = mpsc::channel(256);
+        let mut to_parties = Vec::with_capacity(participants.len());
+        for (seat, &index) in participants.iter().enumerate() {
+            let link = self
+                .links
+                .get(usize::from(index))
+                .ok_or_else(|| SignerError::Bug(format!("no party {index}")))?;
+            let PartySession {
+                to_party,
+                mut from_party,
+            } = link.open(start.clone()).await?;
+            to_parties.push(to_party);
+            let merged = merged_tx.clone();
+            let seat = u16::try_from(seat).unwrap_or(u16::MAX);
+            tokio::spawn(async move {
+                while let Some(event) = from_party.recv().await {
+                    if merged.send((seat, Some(event))).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = merged.send((seat, None)).await;
+            });
+        }
+        Ok(Run {
+            participants,
+            to_parties,
+            events,
+        })
+    }
+
+    async fn relay(
+        &self,
+        participants: Vec<u16>,
+        kind: SessionKind,
+        timeout: Duration,
+    ) -> Result<Vec<Vec<u8>>, SignerError> {
+        let mut run = self.open(participants, kind).await?;
+        tokio::time::timeout(
+            timeout,
+            run.drive(|seat, _| {
+                Err(protocol_error(
+                    "unexpected message to the coordinator",
+                    vec![seat],
+                ))
+            }),
+        )
+        .await
+        .map_err(|_| protocol_error("session timed out", vec![]))?
+    }
+
+    fn all_parties(&self) -> Vec<u16> {
+        (0..self.config.threshold.n()).collect()
+    }
+
+    /// A signer set of `t` parties, rotating to spread load.
+    fn signer_set(&self) -> Vec<u16> {
+        let n = usize::from(self.config.threshold.n());
+        let t = usize::from(self.config.threshold.t());
+        let start = self
+            .with_state(|state| {
+                state.rotation = state.rotation.wrapping_add(1);
+                state.rotation
+            })
+            .unwrap_or(0);
+        let mut set: Vec<u16> = (0..t)
+            .filter_map(|i| u16::try_from((start + i) % n).ok())
+            .collect();
+        set.sort_unstable();
+        set
+    }
+
+    /// Refreshes readiness and runs auxiliary-info generation when every party has primes.
+    pub async fn upkeep_once(&self) {
+        let mut statuses = Vec::new();
+        for link in &self.links {
+            if let Ok(status) = link.status().await {
+                statuses.push(status);
+            }
+        }
+        let parties_ready = u16::try_from(statuses.len()).unwrap_or(0);
+        let all_answer = statuses.len() == self.links.len();
+        let all_aux = all_answer && statuses.iter().all(|s| s.aux_ready);
+        let none_aux = statuses.iter().all(|s| !s.aux_ready);
+        let all_primes = all_answer && statuses.iter().all(|s| s.primes_available > 0);
+        let slowest_prime_left = statuses
+            .iter()
+            .filter(|s| s.primes_available == 0)
+            .map(|s| {
+                PRIME_SET_ESTIMATE_SECS.saturating_sub(s.generating_primes_for_secs.unwrap_or(0))
+            })
+            .max();
+        let (detail, eta) = if all_aux {
+            ("ready".to_string(), None)
+        } else if all_primes && none_aux {
+            (
+                "generating auxiliary info (Paillier keys) for the party set".to_string(),
+                Some(AUX_INFO_ESTIMATE_SECS),
+            )
+        } else if !none_aux {
+            (
+                "some parties have auxiliary info and some do not; the party set changed"
+                    .to_string(),
+                None,
+            )
+        } else {
+            let ready = statuses.iter().filter(|s| s.primes_available > 0).count();
+            (
+                format!(
+                    "generating Paillier primes: {ready} of {} parties done",
+                    self.links.len()
+                ),
+                Some(
+                    slowest_prime_left
+                        .unwrap_or(PRIME_SET_ESTIMATE_SECS)
+                        .max(10)
+                        + AUX_INFO_ESTIMATE_SECS,
+                ),
+            )
+        };
+        self.with_state(|state| {
+            state.ecdsa_ready = all_aux;
+            state.parties_ready = parties_ready;
+            state.detail = detail;
+            state.eta_secs = eta;
+        });
+        if !all_aux && all_primes && none_aux {
+            self.run_aux_info().await;
+        }
+    }
+
+    async fn run_aux_info(&self) {
+        let Ok(_guard) = self.aux_lock.try_lock() else {
+            return;
+        };
+        tracing::info!("running auxiliary-info generation across the pool");
+        let started = std::time::Instant::now();
+        match self
+            .relay(
+                self.all_parties(),
+                SessionKind::EcdsaAuxInfo,
+                self.config.aux_timeout,
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    "auxiliary info ready"
+                );
+                self.with_state(|state| {
+                    state.ecdsa_ready = true;
+                    state.detail = "ready".into();
+                    state.eta_secs = None;
+                });
+            }
+            Err(error) => tracing::error!(%error, "auxiliary-info generation failed"),
+        }
+    }
+
+    /// Tops up the presignature pool of one key that is below its target, if any.
+    pub async fn refill_presignatures_once(&self) -> bool {
+        let target = self.config.presignatures_per_key;
+        let wanted = self
+            .with_state(|state| {
+                state
+                    .presignatures
+                    .iter()
+                    .find(|(_, queue)| queue.len() < target)
+                    .map(|(key, _)| key.clone())
+            })
+            .flatten();
+        let Some((tenant, key_id)) = wanted else {
+            return false;
+        };
+        let signers = self.signer_set();
+        let presignature_id = hex::encode(session_id().get(..16).unwrap_or_default());
+        let kind = SessionKind::EcdsaPresign {
+            tenant: tenant.clone(),
+            key_id: key_id.clone(),
+            presignature_id: presignature_id.clone(),
+            signers_at_keygen: signers.clone(),
+        };
+        match self
+            .relay(signers.clone(), kind, self.config.session_timeout)
+            .await
+        {
+            Ok(outputs) => {
+                let Some(first) = outputs.first().cloned() else {
+                    return false;
+                };
+                if outputs.iter().any(|o| o != &first) {
+                    tracing::error!(
+                        key_id,
+                        "parties disagree on presignature public data; discarded"
+                    );
+                    return false;
+                }
+                self.with_state(|state| {
+                    if let Some(queue) = state.presignatures.get_mut(&(tenant, key_id)) {
+                        queue.push_back(PresignatureEntry {
+                            id: presignature_id,
+                            signers,
+                            public: first,
+                        });
+                    }
+                });
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, key_id, "presignature generation failed");
+                false
+            }
+        }
+    }
+
+    /// Background upkeep: readiness, aux info, presignature refills. One heavy job at a time,
+    /// so refills never take more than one core away from live requests.
+    pub fn spawn_upkeep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let coordinator = self.clone();
+        tokio::spawn(async move {
+            loop {
+                coordinator.upkeep_once().await;
+                let ready = coordinator.with_state(|s| s.ecdsa_ready).unwrap_or(false);
+                if !(ready && coordinator.refill_presignatures_once().await) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        })
+    }
+
+    fn track_key(&self, tenant: &str, key_id: &str) {
+        if self.config.presignatures_per_key == 0 {
+            return;
+        }
+        self.with_state(|state| {
+            state
+                .presignatures
+                .entry((tenant.to_string(), key_id.to_string()))
+                .or_default();
+        });
+    }
+
+    /// Presignatures ready for a key (for metrics and tests).
+    pub fn presignatures_ready(&self, tenant: &str, key_id: &str) -> usize {
+        self.with_state(|state| {
+            state
+                .presignatures
+                .get(&(tenant.to_string(), key_id.to_string()))
+                .map_or(0, VecDeque::len)
+        })
+        .unwrap_or(0)
+    }
+
+    async fn sign_ecdsa(
+        &self,
+        request: &SignRequest,
+        digest: [u8; 32],
+        public_key: &[u8],
+    ) -> Result<[u8; 64], SignerError> {
+        let tenant = request.tenant_id.to_string();
+        let key_id = request.key_id.to_string();
+        self.track_key(&tenant, &key_id);
+        let presignature = self
+            .with_state(|state| {
+                state
+                    .presignatures
+                    .get_mut(&(tenant.clone(), key_id.clone()))
+                    .and_then(VecDeque::pop_front)
+            })
+            .flatten();
+        if let Some(entry) = presignature {
+            let kind = SessionKind::EcdsaSignPresigned {
+                tenant: tenant.clone(),
+                key_id: key_id.clone(),
+                presignature_id: entry.id.clone(),
+                digest,
+            };
+            match self
+                .relay(entry.signers.clone(), kind, self.config.session_timeout)
+                .await
+            {
+                Ok(partials) => {
+                    return ecdsa::combine_partials(&partials, &entry.public, digest, public_key);
+                }
+                // The presignature is spent either way; fall back to interactive signing.
+                Err(error) => {
+                    tracing::warn!(%error, "presigned signing failed; signing interactively")
+                }
+            }
+        }
+        let signers = self.signer_set();
+        let kind = SessionKind::EcdsaSign {
+            tenant,
+            key_id,
+            digest,
+            signers_at_keygen: signers.clone(),
+        };
+        let outputs = self
+            .relay(signers, kind, self.config.session_timeout)
+            .await?;
+        let first = outputs
+            .first()
+            .ok_or_else(|| SignerError::Bug("no signature output".into()))?;
+        ecdsa::verify_rs(first, digest, public_key)
+    }
+
+    async fn sign_eddsa(
+        &self,
+        request: &SignRequest,
+        message: Vec<u8>,
+    ) -> Result<[u8; 64], SignerError> {
+        let public_package = frost::keys::PublicKeyPackage::deserialize(&request.public_data)
+            .map_err(|e| SignerError::Bug(format!("stored public key package: {e}")))?;
+        let signers = self.signer_set();
+        let kind = SessionKind::EddsaSign {
+            tenant: request.tenant_id.to_string(),
+            key_id: request.key_id.to_string(),
+            message: message.clone(),
+        };
+        let mut run = self.open(signers.clone(), kind).await?;
+        let size = u16::try_from(signers.len()).unwrap_or(u16::MAX);
+        // FROST identifiers were fixed at keygen, where every party sat at its pool index.
+        let to_identifier =
+            |pool_index: u16| eddsa::identifier(pool_index).map_err(|f| SignerError::Bug(f.reason));
+
+        // Round 1: collect every signer's commitments.
+        let mut commitments = BTreeMap::new();
+        let collect = async {
+            while commitments.len() < signers.len() {
+                let Some((seat, event)) = run.events.recv().await else {
+                    return Err(protocol_error("all parties left the session", vec![]));
+                };
+                match event {
+                    Some(PartyEvent::Message(message))
+                        if message.route == Route::Coordinator && message.from == Some(seat) =>
+                    {
+                        let parsed =
+                            frost::round1::SigningCommitments::deserialize(&message.payload)
+                                .map_err(|e| {
+                                    protocol_error(
+                                        format!("undecodable commitments: {e}"),
+                                        run.blame(&[seat]),
+                                    )
+                                })?;
+                        if commitments
+                            .insert(to_identifier(run.pool_index(seat))?, parsed)
+                            .is_some()
+                        {
+                            return Err(protocol_error(
+                                "sent commitments twice",
+                                run.blame(&[seat]),
+                            ));
+                        }
+                    }
+                    Some(PartyEvent::Failed { reason, .. }) => {
+                        return Err(protocol_error(
+                            format!("party aborted: {reason}"),
+                            run.blame(&[seat]),
+                        ));
+                    }
+                    _ => {
+                        return Err(protocol_error(
+                            "unexpected event in round 1",
+                            run.blame(&[seat]),
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.config.session_timeout, collect)
+            .await
+            .map_err(|_| protocol_error("session timed out", vec![]))??;
+
+        // Round 2: send the signing package, collect shares, aggregate (with cheater detection).
+        let package = frost::SigningPackage::new(commitments, &message);
+        let package_bytes = package
+            .serialize()
+            .map_err(|e| SignerError::Bug(format!("serializing signing package: {e}")))?;
+        for seat in 0..size {
+            run.send(
+                seat,
+                WireMessage {
+                    from: None,
+                    route: Route::Party(seat),
+                    payload: package_bytes.clone(),
+                },
+            )
+            .await?;
+        }
+        let outputs = tokio::time::timeout(
+            self.config.session_timeout,
+            run.drive(|seat, _| Err(protocol_error("unexpected message in round 2", vec![seat]))),
+        )
+        .await
+        .map_err(|_| protocol_error("session timed out", vec![]))??;
+        let mut shares = BTreeMap::new();
+        for (seat, bytes) in (0..size).zip(outputs) {
+            let share = frost::round2::SignatureShare::deserialize(&bytes).map_err(|e| {
+                protocol_error(
+                    format!("undecodable signature share: {e}"),
+                    run.blame(&[seat]),
+                )
+            })?;
+            shares.insert(to_identifier(run.pool_index(seat))?, share);
+        }
+        let signature =
+            frost::aggregate(&package, &shares, &public_package).map_err(|e| match e {
+                frost::Error::InvalidSignatureShare { culprits } => {
+                    let parties: Vec<u16> = culprits
+                        .into_iter()
+                        .filter_map(|id| {
+                            eddsa::identifier_to_seat(id, self.config.threshold.n()).ok()
+                        })
+                        .collect();
+                    protocol_error("invalid signature share", parties)
+                }
+                other => protocol_error(format!("aggregation: {other}"), vec![]),
+            })?;
+        public_package
+            .verifying_key()
+            .verify(&message, &signature)
+            .map_err(|_| protocol_error("aggregated signature does not verify", vec![]))?;
+        let bytes = signature
+            .serialize()
+            .map_err(|e| SignerError::Bug(format!("serializing signature: {e}")))?;
+        <[u8; 64]>::try_from(bytes.as_slice())
+            .map_err(|_| SignerError::Bug("signature is not 64 bytes".into()))
+    }
+}
+
+#[async_trait]
+impl SignerPool for Coordinator {
+    fn status(&self) -> PoolStatus {
+        self.with_state(|state| PoolStatus {
+            parties_total: self.config.threshold.n(),
+            parties_ready: state.parties_ready,
+            ecdsa_ready: state.ecdsa_ready,
+            eddsa_ready: state.parties_ready == self.config.threshold.n(),
+            detail: state.detail.clone(),
+            ecdsa_eta_secs: state.eta_secs,
+        })
+        .unwrap_or(PoolStatus {
+            parties_total: self.config.threshold.n(),
+            parties_ready: 0,
+            ecdsa_ready: false,
+            eddsa_ready: false,
+            detail: "state unavailable".into(),
+            ecdsa_eta_secs: None,
+        })
+    }
+
+    async fn generate_key(&self, request: KeyGenRequest) -> Result<GeneratedKey, SignerError> {
+        let status = self.status();
+        let tenant = request.tenant_id.to_string();
+        let key_id = request.key_id.to_string();
+        let threshold = self.config.threshold.t();
+        let kind = match request.scheme {
+            Scheme::EcdsaSecp256k1 => {
+                if !status.ecdsa_ready {
+                    return Err(SignerError::Warming {
+                        detail: status.detail,
+                        retry_after_secs: status.ecdsa_eta_secs.unwrap_or(30).clamp(5, 600),
+                    });
+                }
+                SessionKind::EcdsaKeygen {
+                    tenant: tenant.clone(),
+                    key_id: key_id.clone(),
+                    threshold,
+                }
+            }
+            Scheme::FrostEd25519 => SessionKind::EddsaKeygen {
+                tenant: tenant.clone(),
+                key_id: key_id.clone(),
+                threshold,
+            },
+        };
+        let outputs = self
+            .relay(self.all_parties(), kind, self.config.session_timeout)
+            .await?;
+        let first = outputs
+            .first()
+            .cloned()
+            .ok_or_else(|| SignerError::Bug("no keygen output".into()))?;
+        if let Some(seat) = outputs.iter().position(|o| o != &first) {
+            return Err(protocol_error(
+                "parties disagree on the generated public key",
+                vec![u16::try_from(seat).unwrap_or(u16::MAX)],
+            ));
+        }
+        let generated = match request.scheme {
+            Scheme::EcdsaSecp256k1 => {
+                self.track_key(&tenant, &key_id);
+                GeneratedKey {
+                    public_key: first,
+                    threshold: self.config.threshold,
+                    public_data: Vec::new(),
+                }
+            }
+            Scheme::FrostEd25519 => {
+                let package = frost::keys::PublicKeyPackage::deserialize(&first)
+                    .map_err(|e| SignerError::Bug(format!("public key package: {e}")))?;
+                let public_key = package
+                    .verifying_key()
+                    .serialize()
+                    .map_err(|e| SignerError::Bug(format!("verifying key: {e}")))?;
+                GeneratedKey {
+                    public_key,
+                    threshold: self.config.threshold,
+                    public_data: first,
+                }
+            }
+        };
+        Ok(generated)
+    }
+
+    async fn sign(&self, request: SignRequest) -> Result<SignatureOutput, SignerError> {
+        match (request.scheme, &request.payload) {
+            (Scheme::EcdsaSecp256k1, SignPayload::Digest(digest)) => {
+                let rs = self
+                    .sign_ecdsa(&request, *digest, &request.public_key)
+                    .await?;
+                let (r, s) = rs.split_at(32);
+                Ok(SignatureOutput::Ecdsa {
+                    r: r.try_into().map_err(|_| SignerError::Bug("r".into()))?,
+                    s: s.try_into().map_err(|_| SignerError::Bug("s".into()))?,
+                })
+            }
+            (Scheme::FrostEd25519, SignPayload::Message(message)) => Ok(SignatureOutput::Ed25519(
+                self.sign_eddsa(&request, message.clone()).await?,
+            )),
+            (scheme, _) => Err(SignerError::Bug(format!(
+                "payload kind does not fit {}",
+                scheme.as_str()
+            ))),
+        }
+    }
+}

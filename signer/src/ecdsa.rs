@@ -1,0 +1,415 @@
+//! CGGMP threshold ECDSA on secp256k1, party side: Paillier primes, auxiliary info, DKG,
+//! presignatures and signing. Uses `cggmp24` with its pure-Rust big-integer backend
+//! (see docs/adr/0002-threshold-ecdsa-library.md).
+
+use crate::delivery::{Blame, connect};
+use crate::transport::{PartyEvent, WireMessage};
+use crate::vault::{POOL_TENANT, Vault, kind};
+use cggmp24::generic_ec::{NonZero, Point, Scalar};
+use cggmp24::key_share::{AuxInfo, IncompleteKeyShare, KeyShare};
+use cggmp24::signing::{PartialSignature, PresignatureCommitment, PresignaturePublicData};
+use cggmp24::supported_curves::Secp256k1;
+use cggmp24::{ExecutionId, PregeneratedPrimes, PrehashedDataToSign, Presignature};
+use rand::rngs::OsRng;
+use round_based::MpcParty;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use waas_core::ports::SignerError;
+use waas_core::secret::SecretBytes;
+
+type E = Secp256k1;
+
+/// The record id of the party set's auxiliary info.
+pub const AUX_ID: &str = "current";
+
+/// A party's failure inside a session, reported to the coordinator.
+#[derive(Debug)]
+pub struct SessionFailure {
+    pub reason: String,
+    pub culprits: Vec<u16>,
+}
+
+impl From<SignerError> for SessionFailure {
+    fn from(error: SignerError) -> Self {
+        SessionFailure {
+            reason: error.to_string(),
+            culprits: Vec::new(),
+        }
+    }
+}
+
+fn fail(reason: impl Into<String>) -> SessionFailure {
+    SessionFailure {
+        reason: reason.into(),
+        culprits: Vec::new(),
+    }
+}
+
+fn protocol_failure(what: &str, error: impl std::fmt::Display, blame: &Blame) -> SessionFailure {
+    SessionFailure {
+        reason: format!("{what}: {error}"),
+        culprits: blame.culprits(),
+    }
+}
+
+/// The channels of one session, seen from the party.
+#[derive(Debug)]
+pub struct SessionIo {
+    /// Unique per session; the protocol execution id.
+    pub session_id: [u8; 32],
+    pub me: u16,
+    pub size: u16,
+    pub inbox: mpsc::Receiver<WireMessage>,
+    pub outbox: mpsc::Sender<PartyEvent>,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<SecretBytes, SessionFailure> {
+    serde_json::to_vec(value)
+        .map(SecretBytes::new)
+        .map_err(|e| fail(format!("encoding: {e}")))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &SecretBytes) -> Result<T, SessionFailure> {
+    serde_json::from_slice(bytes.expose()).map_err(|e| fail(format!("decoding stored record: {e}")))
+}
+
+/// A file of pregenerated primes, one entry per party (operators may generate primes on a
+/// faster machine and import them).
+#[derive(Serialize, Deserialize)]
+pub struct PrimesFile {
+    pub parties: Vec<PregeneratedPrimes>,
+}
+
+impl std::fmt::Debug for PrimesFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrimesFile({} parties, <redacted>)", self.parties.len())
+    }
+}
+
+/// Generates `parties` sets of primes, one thread per set.
+pub fn generate_primes_file(parties: u16) -> PrimesFile {
+    let handles: Vec<_> = (0..parties)
+        .map(|_| std::thread::spawn(|| PregeneratedPrimes::generate(&mut OsRng)))
+        .collect();
+    PrimesFile {
+        parties: handles.into_iter().filter_map(|h| h.join().ok()).collect(),
+    }
+}
+
+/// Generates one set of primes (tens of seconds to minutes) and stores it sealed.
+pub async fn generate_and_store_primes(vault: &Vault) -> Result<(), SignerError> {
+    let primes = tokio::task::spawn_blocking(|| PregeneratedPrimes::generate(&mut OsRng))
+        .await
+        .map_err(|e| SignerError::Bug(format!("prime generation task: {e}")))?;
+    store_primes(vault, &primes).await
+}
+
+pub async fn store_primes(vault: &Vault, primes: &PregeneratedPrimes) -> Result<(), SignerError> {
+    let bytes = serde_json::to_vec(primes).map_err(|e| SignerError::Bug(e.to_string()))?;
+    let id = uuid_like();
+    vault
+        .put(kind::PRIMES, POOL_TENANT, &id, &SecretBytes::new(bytes))
+        .await
+}
+
+fn uuid_like() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Runs auxiliary-info generation with one stored set of primes, then stores the result.
+pub async fn run_aux_info(vault: &Vault, io: SessionIo) -> Result<Vec<u8>, SessionFailure> {
+    if vault
+        .get(kind::ECDSA_AUX, POOL_TENANT, AUX_ID)
+        .await?
+        .is_some()
+    {
+        return Err(fail("auxiliary info already exists for this party set"));
+    }
+    let primes_id = vault
+        .list(kind::PRIMES)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| fail("no pregenerated primes available"))?;
+    let primes_bytes = vault
+        .get(kind::PRIMES, POOL_TENANT, &primes_id)
+        .await?
+        .ok_or_else(|| fail("primes vanished"))?;
+    let primes: PregeneratedPrimes = decode(&primes_bytes)?;
+    let blame = Blame::default();
+    let (me, size) = (io.me, io.size);
+    let party = MpcParty::connected(connect(me, size, io.inbox, io.outbox, blame.clone()));
+    let eid = ExecutionId::new(&io.session_id);
+    let aux: AuxInfo = cggmp24::aux_info_gen(eid, me, size, primes)
+        .start(&mut OsRng, party)
+        .await
+        .map_err(|e| protocol_failure("aux info generation", e, &blame))?;
+    vault
+        .put(kind::ECDSA_AUX, POOL_TENANT, AUX_ID, &encode(&aux)?)
+        .await?;
+    // Primes are spent: a Paillier key must not be shared between two aux-info runs.
+    vault.delete(kind::PRIMES, &primes_id).await?;
+    Ok(b"aux-info-ready".to_vec())
+}
+
+async fn load_aux(vault: &Vault) -> Result<AuxInfo, SessionFailure> {
+    let bytes = vault
+        .get(kind::ECDSA_AUX, POOL_TENANT, AUX_ID)
+        .await?
+        .ok_or_else(|| fail("auxiliary info missing"))?;
+    decode(&bytes)
+}
+
+async fn load_share(
+    vault: &Vault,
+    tenant: &str,
+    key_id: &str,
+) -> Result<KeyShare<E>, SessionFailure> {
+    let bytes = vault
+        .get(kind::ECDSA_SHARE, tenant, key_id)
+        .await?
+        .ok_or_else(|| fail(format!("no share for key {key_id}")))?;
+    let incomplete: IncompleteKeyShare<E> = decode(&bytes)?;
+    let aux = load_aux(vault).await?;
+    KeyShare::from_parts((incomplete, aux))
+        .map_err(|e| fail(format!("share does not match aux info: {e}")))
+}
+
+/// Distributed key generation; stores this party's share and outputs the compressed
+/// public key.
+pub async fn run_keygen(
+    vault: &Vault,
+    io: SessionIo,
+    tenant: &str,
+    key_id: &str,
+    threshold: u16,
+) -> Result<Vec<u8>, SessionFailure> {
+    let aux = load_aux(vault).await?;
+    let blame = Blame::default();
+    let (me, size) = (io.me, io.size);
+    let party = MpcParty::connected(connect(me, size, io.inbox, io.outbox, blame.clone()));
+    let eid = ExecutionId::new(&io.session_id);
+    let incomplete = cggmp24::keygen::<E>(eid, me, size)
+        .set_threshold(threshold)
+        .start(&mut OsRng, party)
+        .await
+        .map_err(|e| protocol_failure("key generation", e, &blame))?;
+    let public_key = incomplete.shared_public_key.to_bytes(true).to_vec();
+    // Prove the share completes with our aux info before keeping it.
+    KeyShare::from_parts((incomplete.clone(), aux))
+        .map_err(|e| fail(format!("share does not match aux info: {e}")))?;
+    vault
+        .put(kind::ECDSA_SHARE, tenant, key_id, &encode(&incomplete)?)
+        .await?;
+    Ok(public_key)
+}
+
+fn check_signer_set(
+    me: u16,
+    my_index: u16,
+    signers_at_keygen: &[u16],
+) -> Result<(), SessionFailure> {
+    if signers_at_keygen.get(usize::from(me)) != Some(&my_index) {
+        return Err(fail(format!(
+            "session seat {me} is not this party (pool index {my_index})"
+        )));
+    }
+    Ok(())
+}
+
+/// Interactive signing of a 32-byte digest; outputs `r || s` (low-s).
+pub async fn run_sign(
+    vault: &Vault,
+    io: SessionIo,
+    my_index: u16,
+    tenant: &str,
+    key_id: &str,
+    digest: [u8; 32],
+    signers_at_keygen: &[u16],
+) -> Result<Vec<u8>, SessionFailure> {
+    check_signer_set(io.me, my_index, signers_at_keygen)?;
+    let share = load_share(vault, tenant, key_id).await?;
+    let blame = Blame::default();
+    let (me, size) = (io.me, io.size);
+    let party = MpcParty::connected(connect(me, size, io.inbox, io.outbox, blame.clone()));
+    let eid = ExecutionId::new(&io.session_id);
+    let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest));
+    let signature = cggmp24::signing(eid, me, signers_at_keygen, &share)
+        .sign(&mut OsRng, party, &data)
+        .await
+        .map_err(|e| protocol_failure("signing", e, &blame))?
+        .normalize_s();
+    let mut out = vec![0u8; 64];
+    signature.write_to_slice(&mut out);
+    Ok(out)
+}
+
+/// The public commitments of a presignature, in a serializable form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresignaturePublic {
+    gamma: NonZero<Point<E>>,
+    commitments: Vec<(Point<E>, Point<E>)>,
+}
+
+impl PresignaturePublic {
+    fn from_data(data: &PresignaturePublicData<E>) -> Self {
+        Self {
+            gamma: data.Gamma,
+            commitments: data
+                .commitments
+                .iter()
+                .map(|c| (c.tilde_Delta, c.tilde_S))
+                .collect(),
+        }
+    }
+    fn to_data(&self) -> PresignaturePublicData<E> {
+        PresignaturePublicData {
+            Gamma: self.gamma,
+            commitments: self
+                .commitments
+                .iter()
+                .map(|(delta, s)| PresignatureCommitment {
+                    tilde_Delta: *delta,
+                    tilde_S: *s,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredPresignature {
+    presignature: Presignature<E>,
+}
+
+/// The record id of a presignature.
+pub fn presignature_record_id(key_id: &str, presignature_id: &str) -> String {
+    format!("{key_id}/{presignature_id}")
+}
+
+/// Generates a presignature for a signer set; stores it sealed; outputs its public data.
+pub async fn run_presign(
+    vault: &Vault,
+    io: SessionIo,
+    my_index: u16,
+    tenant: &str,
+    key_id: &str,
+    presignature_id: &str,
+    signers_at_keygen: &[u16],
+) -> Result<Vec<u8>, SessionFailure> {
+    check_signer_set(io.me, my_index, signers_at_keygen)?;
+    let share = load_share(vault, tenant, key_id).await?;
+    let blame = Blame::default();
+    let (me, size) = (io.me, io.size);
+    let party = MpcParty::connected(connect(me, size, io.inbox, io.outbox, blame.clone()));
+    let eid = ExecutionId::new(&io.session_id);
+    let (presignature, public) = cggmp24::signing(eid, me, signers_at_keygen, &share)
+        .generate_presignature(&mut OsRng, party)
+        .await
+        .map_err(|e| protocol_failure("presignature generation", e, &blame))?;
+    let record = StoredPresignature { presignature };
+    vault
+        .put(
+            kind::ECDSA_PRESIGNATURE,
+            tenant,
+            &presignature_record_id(key_id, presignature_id),
+            &encode(&record)?,
+        )
+        .await?;
+    serde_json::to_vec(&PresignaturePublic::from_data(&public)).map_err(|e| fail(e.to_string()))
+}
+
+/// Issues a partial signature from a stored presignature. The presignature is deleted
+/// (durably) **before** the partial signature is computed, so it can never be used twice.
+pub async fn run_presigned_sign(
+    vault: &Vault,
+    tenant: &str,
+    key_id: &str,
+    presignature_id: &str,
+    digest: [u8; 32],
+) -> Result<Vec<u8>, SessionFailure> {
+    let record_id = presignature_record_id(key_id, presignature_id);
+    let bytes = vault
+        .get(kind::ECDSA_PRESIGNATURE, tenant, &record_id)
+        .await?
+        .ok_or_else(|| {
+            fail(format!(
+                "presignature {presignature_id} unknown or already used"
+            ))
+        })?;
+    if !vault.delete(kind::ECDSA_PRESIGNATURE, &record_id).await? {
+        return Err(fail(format!("presignature {presignature_id} already used")));
+    }
+    let stored: StoredPresignature = decode(&bytes)?;
+    // Raw digests are signable through the API, so assuming a known preimage grants no
+    // power the API does not already give (docs/adr/0002).
+    let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest))
+        .insecure_assume_preimage_known();
+    let partial = stored.presignature.issue_partial_signature(data);
+    serde_json::to_vec(&partial).map_err(|e| fail(e.to_string()))
+}
+
+/// Coordinator side: combines partial signatures and checks the result against the key.
+pub fn combine_partials(
+    partials: &[Vec<u8>],
+    public: &[u8],
+    digest: [u8; 32],
+    public_key: &[u8],
+) -> Result<[u8; 64], SignerError> {
+    let public: PresignaturePublic = serde_json::from_slice(public)
+        .map_err(|e| SignerError::Bug(format!("presignature public data: {e}")))?;
+    let mut parsed = Vec::with_capacity(partials.len());
+    for (seat, bytes) in partials.iter().enumerate() {
+        let partial: PartialSignature<E> =
+            serde_json::from_slice(bytes).map_err(|e| SignerError::ProtocolFailed {
+                reason: format!("undecodable partial signature: {e}"),
+                culprits: vec![u16::try_from(seat).unwrap_or(u16::MAX)],
+            })?;
+        parsed.push(partial);
+    }
+    let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest))
+        .insecure_assume_preimage_known();
+    let signature = PartialSignature::combine(&parsed, &public.to_data(), data)
+        .ok_or_else(|| SignerError::ProtocolFailed {
+            reason: "partial signatures do not combine (a signer sent a wrong share)".into(),
+            culprits: Vec::new(),
+        })?
+        .normalize_s();
+    verify(&signature, digest, public_key)?;
+    let mut out = [0u8; 64];
+    signature.write_to_slice(&mut out);
+    Ok(out)
+}
+
+fn verify(
+    signature: &cggmp24::Signature<E>,
+    digest: [u8; 32],
+    public_key: &[u8],
+) -> Result<(), SignerError> {
+    let key = Point::<E>::from_bytes(public_key)
+        .map_err(|_| SignerError::Bug("stored public key is not a point".into()))?;
+    let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest));
+    signature
+        .verify(&key, &data)
+        .map_err(|_| SignerError::ProtocolFailed {
+            reason: "the combined signature does not verify".into(),
+            culprits: Vec::new(),
+        })
+}
+
+/// Coordinator side: checks a 64-byte `r || s` from interactive signing.
+pub fn verify_rs(rs: &[u8], digest: [u8; 32], public_key: &[u8]) -> Result<[u8; 64], SignerError> {
+    let signature = cggmp24::Signature::<E>::read_from_slice(rs).ok_or_else(|| {
+        SignerError::ProtocolFailed {
+            reason: "malformed signature from a party".into(),
+            culprits: Vec::new(),
+        }
+    })?;
+    verify(&signature, digest, public_key)?;
+    let mut out = [0u8; 64];
+    signature.normalize_s().write_to_slice(&mut out);
+    Ok(out)
+}

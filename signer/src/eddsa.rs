@@ -1,0 +1,191 @@
+//! FROST (RFC 9591) Ed25519, party side: three-part DKG over the session relay, and the two
+//! signing rounds (commitments to the coordinator, then a signature share).
+
+use crate::delivery::check_envelope;
+use crate::ecdsa::{SessionFailure, SessionIo};
+use crate::transport::{PartyEvent, Route, WireMessage};
+use crate::vault::{Vault, kind};
+use frost_ed25519 as frost;
+use frost_ed25519::Identifier;
+use frost_ed25519::keys::dkg::{round1, round2};
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use waas_core::secret::SecretBytes;
+
+fn fail(reason: impl Into<String>) -> SessionFailure {
+    SessionFailure {
+        reason: reason.into(),
+        culprits: Vec::new(),
+    }
+}
+
+fn blame(culprit: u16, reason: impl Into<String>) -> SessionFailure {
+    SessionFailure {
+        reason: reason.into(),
+        culprits: vec![culprit],
+    }
+}
+
+/// FROST identifiers are 1-based; session seats are 0-based.
+pub fn identifier(seat: u16) -> Result<Identifier, SessionFailure> {
+    seat.checked_add(1)
+        .and_then(|id| Identifier::try_from(id).ok())
+        .ok_or_else(|| fail(format!("invalid seat {seat}")))
+}
+
+#[derive(Serialize, Deserialize)]
+enum DkgMessage {
+    Round1(round1::Package),
+    Round2(round2::Package),
+}
+
+async fn send(io: &SessionIo, route: Route, payload: Vec<u8>) -> Result<(), SessionFailure> {
+    io.outbox
+        .send(PartyEvent::Message(WireMessage {
+            from: Some(io.me),
+            route,
+            payload,
+        }))
+        .await
+        .map_err(|_| fail("session closed"))
+}
+
+/// Distributed key generation; stores the key package and outputs the public key package.
+pub async fn run_keygen(
+    vault: &Vault,
+    mut io: SessionIo,
+    tenant: &str,
+    key_id: &str,
+    threshold: u16,
+) -> Result<Vec<u8>, SessionFailure> {
+    let me = identifier(io.me)?;
+    let (round1_secret, round1_package) = frost::keys::dkg::part1(me, io.size, threshold, OsRng)
+        .map_err(|e| fail(format!("dkg part 1: {e}")))?;
+    let payload =
+        serde_json::to_vec(&DkgMessage::Round1(round1_package)).map_err(|e| fail(e.to_string()))?;
+    send(&io, Route::Broadcast, payload).await?;
+
+    let others = usize::from(io.size.saturating_sub(1));
+    let mut round1_packages = BTreeMap::new();
+    let mut round2_packages = BTreeMap::new();
+    let mut round2_secret = None;
+    while round1_packages.len() < others || round2_packages.len() < others {
+        let message = io
+            .inbox
+            .recv()
+            .await
+            .ok_or_else(|| fail("session closed"))?;
+        let (sender, _) = check_envelope(io.me, io.size, &message).map_err(|e| match e {
+            crate::delivery::DeliveryError::Rejected { culprit, reason } => blame(culprit, reason),
+            other => fail(other.to_string()),
+        })?;
+        let decoded: DkgMessage = serde_json::from_slice(&message.payload)
+            .map_err(|e| blame(sender, format!("undecodable DKG message: {e}")))?;
+        let from = identifier(sender)?;
+        match (decoded, message.route) {
+            (DkgMessage::Round1(package), Route::Broadcast) => {
+                if round1_packages.insert(from, package).is_some() {
+                    return Err(blame(sender, "sent two round-1 packages"));
+                }
+            }
+            (DkgMessage::Round2(package), Route::Party(_)) => {
+                if round2_packages.insert(from, package).is_some() {
+                    return Err(blame(sender, "sent two round-2 packages"));
+                }
+            }
+            _ => return Err(blame(sender, "DKG message on the wrong route")),
+        }
+        if round2_secret.is_none() && round1_packages.len() == others {
+            let (secret, packages) =
+                frost::keys::dkg::part2(round1_secret.clone(), &round1_packages)
+                    .map_err(|e| fail(format!("dkg part 2: {e}")))?;
+            for (to, package) in packages {
+                let seat = identifier_to_seat(to, io.size)?;
+                let payload = serde_json::to_vec(&DkgMessage::Round2(package))
+                    .map_err(|e| fail(e.to_string()))?;
+                send(&io, Route::Party(seat), payload).await?;
+            }
+            round2_secret = Some(secret);
+        }
+    }
+    let secret = round2_secret.ok_or_else(|| fail("round 2 never started"))?;
+    let (key_package, public_package) =
+        frost::keys::dkg::part3(&secret, &round1_packages, &round2_packages).map_err(
+            |e| match e {
+                frost::Error::InvalidProofOfKnowledge { culprit }
+                | frost::Error::InvalidSecretShare {
+                    culprit: Some(culprit),
+                } => match identifier_to_seat(culprit, io.size) {
+                    Ok(seat) => blame(seat, format!("dkg part 3: {e}")),
+                    Err(other) => other,
+                },
+                other => fail(format!("dkg part 3: {other}")),
+            },
+        )?;
+    let key_bytes = key_package
+        .serialize()
+        .map_err(|e| fail(format!("serializing key package: {e}")))?;
+    vault
+        .put(
+            kind::EDDSA_SHARE,
+            tenant,
+            key_id,
+            &SecretBytes::new(key_bytes),
+        )
+        .await?;
+    public_package
+        .serialize()
+        .map_err(|e| fail(format!("serializing public package: {e}")))
+}
+
+/// Maps a FROST identifier back to a session seat.
+pub fn identifier_to_seat(id: Identifier, size: u16) -> Result<u16, SessionFailure> {
+    (0..size)
+        .find(|seat| identifier(*seat).is_ok_and(|candidate| candidate == id))
+        .ok_or_else(|| fail("identifier outside the session"))
+}
+
+/// Signing: commit, receive the coordinator's signing package, check it signs exactly the
+/// authorized message with our commitment, and output our signature share.
+pub async fn run_sign(
+    vault: &Vault,
+    mut io: SessionIo,
+    tenant: &str,
+    key_id: &str,
+    message: &[u8],
+) -> Result<Vec<u8>, SessionFailure> {
+    let bytes = vault
+        .get(kind::EDDSA_SHARE, tenant, key_id)
+        .await?
+        .ok_or_else(|| fail(format!("no share for key {key_id}")))?;
+    let key_package = frost::keys::KeyPackage::deserialize(bytes.expose())
+        .map_err(|e| fail(format!("stored key package: {e}")))?;
+    let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);
+    let payload = commitments.serialize().map_err(|e| fail(e.to_string()))?;
+    send(&io, Route::Coordinator, payload).await?;
+
+    let package_message = io
+        .inbox
+        .recv()
+        .await
+        .ok_or_else(|| fail("session closed"))?;
+    if package_message.from.is_some() {
+        return Err(fail("expected the signing package from the coordinator"));
+    }
+    let package = frost::SigningPackage::deserialize(&package_message.payload)
+        .map_err(|e| fail(format!("undecodable signing package: {e}")))?;
+    if package.message().as_slice() != message {
+        return Err(fail(
+            "signing package names a different message than the session",
+        ));
+    }
+    if package.signing_commitments().get(key_package.identifier()) != Some(&commitments) {
+        return Err(fail(
+            "signing package does not carry this party's commitment",
+        ));
+    }
+    let share = frost::round2::sign(&package, &nonces, &key_package)
+        .map_err(|e| fail(format!("round 2: {e}")))?;
+    Ok(share.serialize())
+}

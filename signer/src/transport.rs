@@ -1,0 +1,165 @@
+//! The session interface between the coordinator and a signer party.
+//!
+//! A session is opened with a [`SessionStart`]; then the party and the coordinator exchange
+//! [`WireMessage`]s (protocol messages, addressed by session-local index) until the party
+//! reports an output or a failure. Payloads are opaque bytes to the coordinator.
+
+use crate::party::PartyNode;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use waas_core::ports::SignerError;
+
+/// Where a protocol message goes. Indices are positions in the session's participant list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Route {
+    Broadcast,
+    Party(u16),
+    Coordinator,
+}
+
+/// One protocol message in flight.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireMessage {
+    /// Session-local index of the sender; `None` when the coordinator sent it.
+    pub from: Option<u16>,
+    pub route: Route,
+    pub payload: Vec<u8>,
+}
+
+/// What a party reports to the coordinator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum PartyEvent {
+    Message(WireMessage),
+    /// The party's public result (never secret material).
+    Output(Vec<u8>),
+    /// The party aborted; `culprits` are session-local indices of parties it blames.
+    Failed {
+        reason: String,
+        culprits: Vec<u16>,
+    },
+}
+
+/// What a session runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum SessionKind {
+    /// CGGMP auxiliary info (Paillier keys and ring-Pedersen parameters) for the party set.
+    EcdsaAuxInfo,
+    EcdsaKeygen {
+        tenant: String,
+        key_id: String,
+        threshold: u16,
+    },
+    /// Interactive CGGMP signing of a 32-byte digest. `signers_at_keygen[j]` is the keygen
+    /// index of session participant `j`.
+    EcdsaSign {
+        tenant: String,
+        key_id: String,
+        digest: [u8; 32],
+        signers_at_keygen: Vec<u16>,
+    },
+    /// Generates a presignature for a fixed signer set, kept sealed at each party.
+    EcdsaPresign {
+        tenant: String,
+        key_id: String,
+        presignature_id: String,
+        signers_at_keygen: Vec<u16>,
+    },
+    /// One-round signing from a stored presignature, which each party consumes first.
+    EcdsaSignPresigned {
+        tenant: String,
+        key_id: String,
+        presignature_id: String,
+        digest: [u8; 32],
+    },
+    EddsaKeygen {
+        tenant: String,
+        key_id: String,
+        threshold: u16,
+    },
+    /// FROST signing; the coordinator collects commitments and shares.
+    EddsaSign {
+        tenant: String,
+        key_id: String,
+        message: Vec<u8>,
+    },
+}
+
+/// Opens a session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionStart {
+    /// Unique per session; used as the protocol execution id.
+    pub session_id: [u8; 32],
+    /// Pool indices of the participants, in session order.
+    pub participants: Vec<u16>,
+    pub kind: SessionKind,
+}
+
+/// The two directions of an open session, seen from the coordinator.
+#[derive(Debug)]
+pub struct PartySession {
+    pub to_party: mpsc::Sender<WireMessage>,
+    pub from_party: mpsc::Receiver<PartyEvent>,
+}
+
+/// Readiness of one party.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyStatus {
+    pub index: u16,
+    /// Auxiliary info for the current party set exists (ECDSA keygen possible).
+    pub aux_ready: bool,
+    /// Pregenerated Paillier prime sets on hand.
+    pub primes_available: u32,
+    /// Seconds the party's current prime generation has been running, if any.
+    pub generating_primes_for_secs: Option<u64>,
+}
+
+/// A connection to one signer party.
+#[async_trait]
+pub trait PartyLink: Send + Sync + std::fmt::Debug {
+    /// The party's index in the pool (0-based, fixed).
+    fn index(&self) -> u16;
+    async fn open(&self, start: SessionStart) -> Result<PartySession, SignerError>;
+    async fn status(&self) -> Result<PartyStatus, SignerError>;
+}
+
+/// A party running in this process. Messages still cross a channel boundary as bytes, exactly
+/// as they will over the network.
+#[derive(Debug, Clone)]
+pub struct LocalPartyLink {
+    node: Arc<PartyNode>,
+}
+
+impl LocalPartyLink {
+    pub fn new(node: Arc<PartyNode>) -> Self {
+        Self { node }
+    }
+}
+
+#[async_trait]
+impl PartyLink for LocalPartyLink {
+    fn index(&self) -> u16 {
+        self.node.index()
+    }
+
+    async fn open(&self, start: SessionStart) -> Result<PartySession, SignerError> {
+        let (to_party, party_inbox) = mpsc::channel(256);
+        let (party_outbox, from_party) = mpsc::channel(256);
+        let node = self.node.clone();
+        let runtime = tokio::runtime::Handle::current();
+        // Protocol steps are CPU-heavy (Paillier arithmetic): run the session on a blocking
+        // thread so it never stalls the async workers serving HTTP.
+        tokio::task::spawn_blocking(move || {
+            runtime.block_on(node.run_session(start, party_inbox, party_outbox));
+        });
+        Ok(PartySession {
+            to_party,
+            from_party,
+        })
+    }
+
+    async fn status(&self) -> Result<PartyStatus, SignerError> {
+        Ok(self.node.status().await)
+    }
+}

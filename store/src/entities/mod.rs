@@ -1,0 +1,9 @@
+//! sea-orm entities, one module per table. Only this crate sees them.
+
+pub mod api_keys;
+pub mod events;
+pub mod operator_credentials;
+pub mod party_records;
+pub mod signatures;
+pub mod tenants;
+pub mod wallets;

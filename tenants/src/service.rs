@@ -1,0 +1,240 @@
+//! Tenant and API-key use cases, and authentication of bearer secrets (cached).
+
+use crate::credentials::{Secret, hash_secret, new_api_key_secret, new_operator_token};
+use crate::model::{ApiKey, NewApiKey, Principal, Scope, Tenant, TenantRepository};
+use moka::future::Cache;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use waas_core::error::{ErrorCode, FieldError, validate_name};
+use waas_core::event::NewEvent;
+use waas_core::ports::{Clock, Page, PageRequest, RepositoryError};
+use waas_core::{ApiKeyId, TenantId};
+
+/// Failures of tenant use cases.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantsError {
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+impl TenantsError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            TenantsError::Validation(_) => ErrorCode::ValidationFailed,
+            TenantsError::NotFound => ErrorCode::NotFound,
+            TenantsError::Repository(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Tenants, keys and authentication.
+pub struct TenantService {
+    repository: Arc<dyn TenantRepository>,
+    clock: Arc<dyn Clock>,
+    /// secret hash → principal, for live keys only. Revocation invalidates the entry.
+    key_cache: Cache<String, Principal>,
+    operator_token_hash: RwLock<Option<String>>,
+}
+
+impl std::fmt::Debug for TenantService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantService").finish_non_exhaustive()
+    }
+}
+
+impl TenantService {
+    pub fn new(repository: Arc<dyn TenantRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            repository,
+            clock,
+            key_cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            operator_token_hash: RwLock::new(None),
+        }
+    }
+
+    /// Installs the operator credential. With `configured`, its hash replaces the stored one.
+    /// Without it, a stored hash is kept; on first start a token is generated and returned
+    /// so the caller can show it once.
+    pub async fn ensure_operator_token(
+        &self,
+        configured: Option<&str>,
+    ) -> Result<Option<Secret>, TenantsError> {
+        let (hash, generated) = match configured {
+            Some(token) => {
+                let hash = hash_secret(token);
+                self.repository
+                    .set_operator_token_hash(&hash, self.clock.now())
+                    .await?;
+                (hash, None)
+            }
+            None => match self.repository.operator_token_hash().await? {
+                Some(hash) => (hash, None),
+                None => {
+                    let token = new_operator_token();
+                    let hash = hash_secret(token.expose());
+                    self.repository
+                        .set_operator_token_hash(&hash, self.clock.now())
+                        .await?;
+                    (hash, Some(token))
+                }
+            },
+        };
+        if let Ok(mut slot) = self.operator_token_hash.write() {
+            *slot = Some(hash);
+        }
+        Ok(generated)
+    }
+
+    /// Resolves a bearer secret to a principal; `None` for unknown or revoked secrets.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Option<Principal>, TenantsError> {
+        let hash = hash_secret(bearer);
+        let is_operator = self
+            .operator_token_hash
+            .read()
+            .map(|slot| slot.as_deref() == Some(hash.as_str()))
+            .unwrap_or(false);
+        if is_operator {
+            return Ok(Some(Principal::Operator));
+        }
+        if let Some(principal) = self.key_cache.get(&hash).await {
+            return Ok(Some(principal));
+        }
+        let Some(key) = self.repository.find_api_key_by_hash(&hash).await? else {
+            return Ok(None);
+        };
+        if key.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let principal = Principal::ApiKey {
+            tenant_id: key.tenant_id,
+            key_id: key.id,
+            scopes: key.scopes,
+        };
+        self.key_cache.insert(hash, principal.clone()).await;
+        Ok(Some(principal))
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Result<Tenant, TenantsError> {
+        let name = validate_name("/name", name).map_err(|e| TenantsError::Validation(vec![e]))?;
+        let tenant = Tenant {
+            id: TenantId::new(),
+            name,
+            created_at: self.clock.now(),
+        };
+        let event = NewEvent {
+            tenant_id: tenant.id,
+            kind: "tenant.created",
+            subject_id: tenant.id.to_string(),
+            payload: serde_json::json!({ "name": tenant.name }),
+        };
+        self.repository.insert_tenant(&tenant, event).await?;
+        Ok(tenant)
+    }
+
+    pub async fn get_tenant(&self, id: TenantId) -> Result<Tenant, TenantsError> {
+        self.repository
+            .get_tenant(id)
+            .await?
+            .ok_or(TenantsError::NotFound)
+    }
+
+    /// Creates a key; the returned secret is the only copy that will ever exist.
+    pub async fn create_api_key(
+        &self,
+        tenant_id: TenantId,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<NewApiKey, TenantsError> {
+        let mut errors = Vec::new();
+        let name = validate_name("/name", name)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let mut parsed = Vec::new();
+        if scopes.is_empty() {
+            errors.push(FieldError::new("/scopes", "must name at least one scope"));
+        }
+        for (index, scope) in scopes.iter().enumerate() {
+            match Scope::parse(scope) {
+                Some(scope) if !parsed.contains(&scope) => parsed.push(scope),
+                Some(_) => errors.push(FieldError::new(
+                    format!("/scopes/{index}"),
+                    "duplicate scope",
+                )),
+                None => errors.push(FieldError::new(
+                    format!("/scopes/{index}"),
+                    format!(
+                        "unknown scope {scope:?}; expected one of {}",
+                        Scope::ALL.map(Scope::as_str).join(", ")
+                    ),
+                )),
+            }
+        }
+        let (Some(name), true) = (name, errors.is_empty()) else {
+            return Err(TenantsError::Validation(errors));
+        };
+        // The tenant must exist (the operator path names it in the URL).
+        self.get_tenant(tenant_id).await?;
+        parsed.sort();
+        let secret = new_api_key_secret();
+        let key = ApiKey {
+            id: ApiKeyId::new(),
+            tenant_id,
+            name,
+            prefix: secret.expose().chars().take(12).collect(),
+            secret_hash: hash_secret(secret.expose()),
+            scopes: parsed,
+            created_at: self.clock.now(),
+            revoked_at: None,
+        };
+        let event = NewEvent {
+            tenant_id,
+            kind: "api_key.created",
+            subject_id: key.id.to_string(),
+            payload: serde_json::json!({
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes,
+            }),
+        };
+        self.repository.insert_api_key(&key, event).await?;
+        Ok(NewApiKey { key, secret })
+    }
+
+    pub async fn list_api_keys(
+        &self,
+        tenant_id: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKey>, TenantsError> {
+        Ok(self.repository.list_api_keys(tenant_id, page).await?)
+    }
+
+    /// Revokes a key; effective at once on this node (its cache entry is dropped).
+    pub async fn revoke_api_key(
+        &self,
+        tenant_id: TenantId,
+        id: ApiKeyId,
+    ) -> Result<ApiKey, TenantsError> {
+        let now = self.clock.now();
+        let event = NewEvent {
+            tenant_id,
+            kind: "api_key.revoked",
+            subject_id: id.to_string(),
+            payload: serde_json::json!({}),
+        };
+        let mut key = self
+            .repository
+            .revoke_api_key(tenant_id, id, now, event)
+            .await?
+            .ok_or(TenantsError::NotFound)?;
+        self.key_cache.invalidate(&key.secret_hash).await;
+        key.revoked_at = Some(now);
+        Ok(key)
+    }
+}

@@ -1,0 +1,11 @@
+//! waas-wallets: wallet and signature use cases. Turns DKG output into chain addresses,
+//! payloads into digests (EIP-191 for EVM), and threshold signatures into the formats each
+//! chain expects (r, s, v for EVM; 64 bytes for Ed25519).
+
+mod evm;
+mod model;
+mod service;
+
+pub use evm::{eip55_checksum, evm_address, personal_sign_digest};
+pub use model::{SignatureKind, SignatureRecord, SignatureRepository, Wallet, WalletRepository};
+pub use service::{SignInput, WalletService, WalletsError};
