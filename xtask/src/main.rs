@@ -1,1 +1,245 @@
-fn main() {}
+//! `cargo xtask test`: makes sure PostgreSQL is reachable (installing and starting a private
+//! instance on a spare port when it is not), then runs formatting, lints and every test.
+//! `cargo xtask openapi`: rewrites `openapi/v1.json` from the code.
+
+use anyhow::{Context, bail};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn main() -> anyhow::Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    match task.as_str() {
+        "test" => test(),
+        "openapi" => openapi(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|openapi>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("starting {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+fn openapi() -> anyhow::Result<()> {
+    run(cargo()
+        .args(["test", "-p", "waas-api", "--test", "it", "openapi"])
+        .env("WAAS_UPDATE_OPENAPI", "1"))
+}
+
+fn test() -> anyhow::Result<()> {
+    let postgres = Postgres::ensure()?;
+    postgres.drop_leftover_databases();
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let started = Instant::now();
+    let result = run(cargo()
+        .args(["test", "--workspace"])
+        .env("WAAS_TEST_POSTGRES_URL", &postgres.url));
+    eprintln!("xtask: tests took {:.0} s", started.elapsed().as_secs_f64());
+    postgres.drop_leftover_databases();
+    result
+}
+
+/// A PostgreSQL server for the tests: the machine's own on 127.0.0.1:5432 when it answers,
+/// otherwise a private cluster this process starts (and stops) on a spare port.
+struct Postgres {
+    url: String,
+    /// Set when we started a private cluster: (pg_ctl, data dir).
+    private: Option<(PathBuf, PathBuf)>,
+}
+
+impl Postgres {
+    fn ensure() -> anyhow::Result<Self> {
+        if let Ok(url) = std::env::var("WAAS_TEST_POSTGRES_URL") {
+            return Ok(Self { url, private: None });
+        }
+        let url = "postgres://postgres@127.0.0.1:5432/postgres".to_string();
+        let force_private = std::env::var("WAAS_XTASK_PRIVATE_POSTGRES").is_ok_and(|v| v == "1");
+        if !force_private && port_open(5432) && psql_works(&url) {
+            return Ok(Self { url, private: None });
+        }
+        eprintln!("xtask: no PostgreSQL on 127.0.0.1:5432; starting a private one");
+        let bin = postgres_bin().or_else(|| {
+            install_postgres();
+            postgres_bin()
+        });
+        let Some(bin) = bin else {
+            bail!(
+                "PostgreSQL is not installed and could not be installed (apt-get install postgresql)"
+            );
+        };
+        let port = 55432;
+        let data = std::env::temp_dir().join(format!("waas-test-pg-{}", std::process::id()));
+        std::fs::create_dir_all(&data)?;
+        let as_postgres = |program: &Path, args: &[&str]| -> Command {
+            if is_root() {
+                let mut command = Command::new("runuser");
+                command
+                    .args(["-u", "postgres", "--"])
+                    .arg(program)
+                    .args(args);
+                command
+            } else {
+                let mut command = Command::new(program);
+                command.args(args);
+                command
+            }
+        };
+        if is_root() {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&data))?;
+        }
+        let data_str = data.to_string_lossy().to_string();
+        run(&mut as_postgres(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data_str,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            ],
+        ))?;
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={data_str} -c fsync=off"
+        );
+        run(&mut as_postgres(
+            &bin.join("pg_ctl"),
+            &[
+                "-D",
+                &data_str,
+                "-o",
+                &options,
+                "-l",
+                &format!("{data_str}/log"),
+                "-w",
+                "start",
+            ],
+        ))?;
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        Ok(Self {
+            url,
+            private: Some((bin.join("pg_ctl"), data)),
+        })
+    }
+
+    /// Test databases are named `waas_test_<uuid>`; remove those of earlier runs.
+    fn drop_leftover_databases(&self) {
+        let list = Command::new("psql")
+            .args([
+                &self.url,
+                "-At",
+                "-c",
+                "SELECT datname FROM pg_database WHERE datname LIKE 'waas_test_%'",
+            ])
+            .output();
+        let Ok(list) = list else { return };
+        for name in String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            let _ = succeeds(Command::new("psql").args([
+                &self.url,
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {name}"),
+            ]));
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some((pg_ctl, data)) = &self.private {
+            let data_str = data.to_string_lossy().to_string();
+            let mut command = if is_root() {
+                let mut command = Command::new("runuser");
+                command.args(["-u", "postgres", "--"]).arg(pg_ctl);
+                command
+            } else {
+                Command::new(pg_ctl)
+            };
+            let _ = succeeds(command.args(["-D", &data_str, "-m", "fast", "stop"]));
+            let _ = std::fs::remove_dir_all(data);
+        }
+    }
+}
+
+fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
+
+fn psql_works(url: &str) -> bool {
+    succeeds(Command::new("psql").args([url, "-c", "SELECT 1"]))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The directory holding initdb and pg_ctl, newest version first.
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn install_postgres() {
+    eprintln!("xtask: installing PostgreSQL from Debian packages");
+    let sudo = if is_root() { vec![] } else { vec!["sudo"] };
+    let apt = |args: &[&str]| {
+        let mut command = Command::new(sudo.first().copied().unwrap_or("apt-get"));
+        if !sudo.is_empty() {
+            command.arg("apt-get");
+        }
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let _ = command.status();
+    };
+    apt(&["update", "-q"]);
+    apt(&["install", "-y", "-q", "postgresql", "postgresql-client"]);
+}

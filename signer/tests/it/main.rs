@@ -1,0 +1,248 @@
+//! Signer-pool tests: FROST across several t-of-n shapes, verified by ed25519-dalek, and
+//! a tampering party named as the culprit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use async_trait::async_trait;
+use ed25519_dalek::Verifier;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use waas_core::ports::{
+    KeyGenRequest, ShareStore, ShareStoreError, SignPayload, SignRequest, SignatureOutput,
+    SignerError, SignerPool, StoredRecord,
+};
+use waas_core::{Scheme, TenantId, Threshold, WalletId};
+use waas_custody::LocalKeyProtector;
+use waas_signer::{
+    Coordinator, CoordinatorConfig, LocalPartyLink, PartyConfig, PartyEvent, PartyLink, PartyNode,
+    PartySession, PartyStatus, SessionStart,
+};
+
+/// A party store in memory (the real one is SQLite; this keeps the protocol tests fast).
+#[derive(Debug, Default)]
+struct MemoryStore(Mutex<BTreeMap<(String, String), StoredRecord>>);
+
+#[async_trait]
+impl ShareStore for MemoryStore {
+    async fn insert(&self, record: StoredRecord) -> Result<(), ShareStoreError> {
+        let mut map = self.0.lock().unwrap();
+        let key = (record.kind.clone(), record.id.clone());
+        if map.contains_key(&key) {
+            return Err(ShareStoreError("duplicate".into()));
+        }
+        map.insert(key, record);
+        Ok(())
+    }
+    async fn get(&self, kind: &str, id: &str) -> Result<Option<StoredRecord>, ShareStoreError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .get(&(kind.to_string(), id.to_string()))
+            .cloned())
+    }
+    async fn list_ids(&self, kind: &str) -> Result<Vec<String>, ShareStoreError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, id)| id.clone())
+            .collect())
+    }
+    async fn delete(&self, kind: &str, id: &str) -> Result<bool, ShareStoreError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .remove(&(kind.to_string(), id.to_string()))
+            .is_some())
+    }
+}
+
+fn parties(n: u16) -> Vec<Arc<PartyNode>> {
+    let dir =
+        std::env::temp_dir().join(format!("waas-signer-it-{}", uuid::Uuid::now_v7().simple()));
+    (0..n)
+        .map(|index| {
+            let protector =
+                LocalKeyProtector::open_or_create(&dir.join(format!("kek-{index}"))).unwrap();
+            Arc::new(PartyNode::new(
+                PartyConfig {
+                    index,
+                    parties: n,
+                    spare_primes: 0,
+                    generate_primes: false,
+                },
+                Arc::new(MemoryStore::default()),
+                Arc::new(protector),
+            ))
+        })
+        .collect()
+}
+
+fn coordinator(threshold: Threshold, links: Vec<Arc<dyn PartyLink>>) -> Coordinator {
+    Coordinator::new(
+        CoordinatorConfig {
+            threshold,
+            session_timeout: Duration::from_secs(30),
+            aux_timeout: Duration::from_secs(30),
+            presignatures_per_key: 0,
+        },
+        links,
+    )
+}
+
+fn local_links(nodes: &[Arc<PartyNode>]) -> Vec<Arc<dyn PartyLink>> {
+    nodes
+        .iter()
+        .map(|node| Arc::new(LocalPartyLink::new(node.clone())) as Arc<dyn PartyLink>)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frost_keys_sign_across_thresholds() {
+    for (t, n) in [(2, 3), (3, 3), (3, 5)] {
+        let threshold = Threshold::new(t, n).unwrap();
+        let nodes = parties(n);
+        let pool = coordinator(threshold, local_links(&nodes));
+        pool.upkeep_once().await;
+        let tenant_id = TenantId::new();
+        let key_id = WalletId::new();
+        let key = pool
+            .generate_key(KeyGenRequest {
+                tenant_id,
+                key_id,
+                scheme: Scheme::FrostEd25519,
+            })
+            .await
+            .unwrap();
+        assert_eq!(key.threshold, threshold);
+        let verifying =
+            ed25519_dalek::VerifyingKey::from_bytes(&key.public_key.clone().try_into().unwrap())
+                .unwrap();
+        // Several signatures, so the rotating signer sets cover different subsets.
+        for round in 0..3u8 {
+            let message = format!("payout {round} of {t}-of-{n}").into_bytes();
+            let output = pool
+                .sign(SignRequest {
+                    tenant_id,
+                    key_id,
+                    scheme: Scheme::FrostEd25519,
+                    payload: SignPayload::Message(message.clone()),
+                    public_key: key.public_key.clone(),
+                    public_data: key.public_data.clone(),
+                })
+                .await
+                .unwrap();
+            let SignatureOutput::Ed25519(bytes) = output else {
+                panic!("expected Ed25519")
+            };
+            verifying
+                .verify(&message, &ed25519_dalek::Signature::from_bytes(&bytes))
+                .unwrap();
+        }
+        // Another tenant's request for the same key id finds no share anywhere.
+        let error = pool
+            .sign(SignRequest {
+                tenant_id: TenantId::new(),
+                key_id,
+                scheme: Scheme::FrostEd25519,
+                payload: SignPayload::Message(b"x".to_vec()),
+                public_key: key.public_key.clone(),
+                public_data: key.public_data.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SignerError::ProtocolFailed { .. }),
+            "{error:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecdsa_keygen_is_refused_until_aux_info_exists() {
+    let nodes = parties(3);
+    let pool = coordinator(Threshold::new(2, 3).unwrap(), local_links(&nodes));
+    pool.upkeep_once().await;
+    let error = pool
+        .generate_key(KeyGenRequest {
+            tenant_id: TenantId::new(),
+            key_id: WalletId::new(),
+            scheme: Scheme::EcdsaSecp256k1,
+        })
+        .await
+        .unwrap_err();
+    let SignerError::Warming {
+        retry_after_secs,
+        detail,
+    } = error
+    else {
+        panic!("{error:?}")
+    };
+    assert!(retry_after_secs >= 5);
+    assert!(detail.contains("primes"), "{detail}");
+}
+
+/// A link whose party's outgoing protocol messages are corrupted in transit.
+#[derive(Debug)]
+struct Tampering {
+    inner: LocalPartyLink,
+    index: u16,
+}
+
+#[async_trait]
+impl PartyLink for Tampering {
+    fn index(&self) -> u16 {
+        self.index
+    }
+    async fn open(&self, start: SessionStart) -> Result<PartySession, SignerError> {
+        let PartySession {
+            to_party,
+            mut from_party,
+        } = self.inner.open(start).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            while let Some(mut event) = from_party.recv().await {
+                if let PartyEvent::Message(message) = &mut event {
+                    message.payload = b"{\"not\": \"a protocol message\"}".to_vec();
+                }
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(PartySession {
+            to_party,
+            from_party: rx,
+        })
+    }
+    async fn status(&self) -> Result<PartyStatus, SignerError> {
+        self.inner.status().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_protocol_message_is_rejected_naming_the_culprit() {
+    let nodes = parties(3);
+    let mut links = local_links(&nodes);
+    links[2] = Arc::new(Tampering {
+        inner: LocalPartyLink::new(nodes[2].clone()),
+        index: 2,
+    });
+    let pool = coordinator(Threshold::new(2, 3).unwrap(), links);
+    let error = pool
+        .generate_key(KeyGenRequest {
+            tenant_id: TenantId::new(),
+            key_id: WalletId::new(),
+            scheme: Scheme::FrostEd25519,
+        })
+        .await
+        .unwrap_err();
+    let SignerError::ProtocolFailed { culprits, reason } = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(culprits, vec![2], "{reason}");
+}
