@@ -82,6 +82,7 @@ async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>
                 index + 1
             )
         })?;
+        node.discard_presignatures().await?;
         parties.push(Arc::new(node));
     }
     Ok(parties)

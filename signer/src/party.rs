@@ -87,6 +87,18 @@ impl PartyNode {
         Ok(())
     }
 
+    /// Deletes every stored presignature. The coordinator that knew of them lives in the same
+    /// process and has just started without them, so they would never be used; deleting them
+    /// keeps the store from growing. (A durable presignature index replaces this once parties
+    /// run as separate processes.)
+    pub async fn discard_presignatures(&self) -> Result<usize, SignerError> {
+        let ids = self.vault.list(kind::ECDSA_PRESIGNATURE).await?;
+        for id in &ids {
+            self.vault.delete(kind::ECDSA_PRESIGNATURE, id).await?;
+        }
+        Ok(ids.len())
+    }
+
     /// Adds an externally generated prime set to this party's pool.
     pub async fn import_primes(&self, primes: &PregeneratedPrimes) -> Result<(), SignerError> {
         ecdsa::store_primes(&self.vault, primes).await

@@ -148,9 +148,12 @@ impl PartyLink for LocalPartyLink {
         let (party_outbox, from_party) = mpsc::channel(256);
         let node = self.node.clone();
         let runtime = tokio::runtime::Handle::current();
+        // Log lines of the session carry the caller's span (and so its request id).
+        let span = tracing::Span::current();
         // Protocol steps are CPU-heavy (Paillier arithmetic): run the session on a blocking
         // thread so it never stalls the async workers serving HTTP.
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             runtime.block_on(node.run_session(start, party_inbox, party_outbox));
         });
         Ok(PartySession {

@@ -417,3 +417,100 @@ pub async fn assert_no_plaintext_secrets(app: &TestApp) {
         }
     }
 }
+
+/// A presignature consumed at a party cannot be used again, even by a caller that knows its
+/// id; the API still signs (falling back to interactive signing).
+#[tokio::test]
+async fn a_presignature_is_used_at_most_once() {
+    use waas_core::ports::ShareStore;
+    use waas_signer::{
+        LocalPartyLink, PartyConfig, PartyEvent, PartyLink, PartyNode, SessionKind, SessionStart,
+    };
+    let app = spawn_app(Backend::Sqlite, Pool::Warm).await;
+    let (tenant_id, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let wallet = app
+        .post("/v1/wallets", &key, json!({"chain": "evm", "name": "w"}))
+        .await;
+    let wallet_id = wallet.body["id"].as_str().unwrap().to_string();
+    let address = wallet.body["address"].as_str().unwrap().to_lowercase();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while app.coordinator.presignatures_ready(&tenant_id, &wallet_id) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no presignature in 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Open party 1's store as a second process would, and find a presignature of this key.
+    let mut found = None;
+    for index in 0u16..3 {
+        let dir = app.data_dir.join(format!("party-{}", index + 1));
+        let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
+        let store = std::sync::Arc::new(waas_store::PartyStore::new(
+            waas_store::connect_party_store(&url).await.unwrap(),
+        ));
+        let ids = store.list_ids("cggmp-presignature").await.unwrap();
+        if let Some(id) = ids.into_iter().find(|id| id.starts_with(&wallet_id)) {
+            let protector =
+                waas_custody::LocalKeyProtector::open_or_create(&dir.join("kek.key")).unwrap();
+            let node = PartyNode::new(
+                PartyConfig {
+                    index,
+                    parties: 3,
+                    spare_primes: 0,
+                    generate_primes: false,
+                },
+                store,
+                std::sync::Arc::new(protector),
+            );
+            found = Some((index, id, node));
+            break;
+        }
+    }
+    let (index, record_id, node) = found.expect("a presignature at some party");
+    let presignature_id = record_id.rsplit('/').next().unwrap().to_string();
+    let link = LocalPartyLink::new(std::sync::Arc::new(node));
+    let use_it = || async {
+        let mut session = link
+            .open(SessionStart {
+                session_id: [9u8; 32],
+                participants: vec![index],
+                kind: SessionKind::EcdsaSignPresigned {
+                    tenant: tenant_id.clone(),
+                    key_id: wallet_id.clone(),
+                    presignature_id: presignature_id.clone(),
+                    digest: [1u8; 32],
+                },
+            })
+            .await
+            .unwrap();
+        session.from_party.recv().await.unwrap()
+    };
+    assert!(
+        matches!(use_it().await, PartyEvent::Output(_)),
+        "first use issues a partial signature"
+    );
+    match use_it().await {
+        PartyEvent::Failed { reason, .. } => assert!(
+            reason.contains("already used") || reason.contains("unknown"),
+            "{reason}"
+        ),
+        other => panic!("second use must fail, got {other:?}"),
+    }
+
+    // The coordinator may pick that presignature next: the party refuses, and the API still
+    // returns a valid signature through interactive signing.
+    let digest: [u8; 32] = Keccak256::digest(b"after reuse attempt").into();
+    let signed = sign(
+        &app,
+        &key,
+        &wallet_id,
+        json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+    )
+    .await;
+    assert_eq!(
+        recover_address(&digest, signed["signature"].as_str().unwrap()),
+        address
+    );
+}
