@@ -43,9 +43,19 @@ enum PrimesCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(run(cli));
+    // Background prime generation cannot be interrupted mid-way; do not let it hold the
+    // process for minutes after a stop was asked for. Unfinished primes are simply lost.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config).await,
         Command::Primes {

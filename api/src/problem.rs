@@ -32,7 +32,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 /// The problem `type` URI of a code.
 pub fn type_of(code: ErrorCode) -> String {
-    format!("https://docs.waas.dev/errors/{}", code.as_str())
+    format!("urn:waas:problem:{}", code.as_str())
 }
 
 /// One invalid value.

@@ -123,18 +123,24 @@ impl PartyNode {
                     if let Ok(mut since) = node.generating_since.lock() {
                         *since = Some(Instant::now());
                     }
-                    tracing::info!(party = node.config.index, "generating Paillier primes");
+                    tracing::info!(
+                        party_index = node.config.index,
+                        "generating Paillier primes"
+                    );
                     let result = ecdsa::generate_and_store_primes(&node.vault).await;
                     if let Ok(mut since) = node.generating_since.lock() {
                         *since = None;
                     }
                     match result {
                         Ok(()) => {
-                            tracing::info!(party = node.config.index, "Paillier primes ready");
+                            tracing::info!(
+                                party_index = node.config.index,
+                                "Paillier primes ready"
+                            );
                             backoff = Duration::from_secs(2);
                         }
                         Err(error) => {
-                            tracing::error!(party = node.config.index, %error, "prime generation failed");
+                            tracing::error!(party_index = node.config.index, %error, "prime generation failed");
                             backoff = (backoff * 2).min(Duration::from_secs(300));
                         }
                     }
@@ -156,7 +162,7 @@ impl PartyNode {
         let event = match result {
             Ok(output) => PartyEvent::Output(output),
             Err(SessionFailure { reason, culprits }) => {
-                tracing::warn!(party = self.config.index, %reason, ?culprits, "session failed");
+                tracing::warn!(party_index = self.config.index, %reason, ?culprits, "session failed");
                 PartyEvent::Failed { reason, culprits }
             }
         };

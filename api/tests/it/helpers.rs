@@ -90,9 +90,36 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A directory holding three party stores with auxiliary info, built once and reused.
+/// A fingerprint of everything that shapes a party store (record formats, schema, fixture),
+/// so a cached template is rebuilt whenever that code changes.
+fn party_format_fingerprint() -> String {
+    use sha2::{Digest, Sha256};
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in ["signer/src", "custody/src", "migrations/src", "core/src"] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(workspace.join(dir))
+            .expect("source dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        entries.sort();
+        files.extend(entries);
+    }
+    files.push(fixture_primes());
+    files.push(workspace.join("store/src/party.rs"));
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(std::fs::read(&file).expect("read source"));
+    }
+    hex::encode(&hasher.finalize()[..6])
+}
+
+/// A directory holding three party stores with auxiliary info, built once per party-format
+/// fingerprint and reused across tests and runs.
 async fn warm_template() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("waas-warm-pool-v1");
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("waas-warm-pool-{}", party_format_fingerprint()));
     let done = root.join("READY");
     if done.exists() {
         return root;

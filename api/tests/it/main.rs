@@ -9,3 +9,4 @@ mod helpers;
 mod isolation;
 mod openapi;
 mod operator;
+mod settings;
