@@ -133,7 +133,9 @@ impl Application {
             },
             links,
         ));
-        coordinator.upkeep_once().await;
+        // Only read the pool's state here; heavy preparation runs in the background so the
+        // server answers at once.
+        coordinator.refresh_status().await;
         let mut background = Background::default();
         background.0.push(coordinator.spawn_upkeep());
         for party in &parties {

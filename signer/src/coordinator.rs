@@ -281,8 +281,9 @@ impl Coordinator {
         set
     }
 
-    /// Refreshes readiness and runs auxiliary-info generation when every party has primes.
-    pub async fn upkeep_once(&self) {
+    /// Refreshes readiness from the parties' statuses. Returns whether auxiliary info should
+    /// be generated now (every party has primes, none has aux info).
+    pub async fn refresh_status(&self) -> bool {
         let mut statuses = Vec::new();
         for link in &self.links {
             if let Ok(status) = link.status().await {
@@ -335,7 +336,12 @@ impl Coordinator {
             state.detail = detail;
             state.eta_secs = eta;
         });
-        if !all_aux && all_primes && none_aux {
+        !all_aux && all_primes && none_aux
+    }
+
+    /// Refreshes readiness and runs auxiliary-info generation (a minute or more) when due.
+    pub async fn upkeep_once(&self) {
+        if self.refresh_status().await {
             self.run_aux_info().await;
         }
     }
