@@ -84,6 +84,19 @@ pub enum CustodyError {
 pub trait KeyProtector: Send + Sync + fmt::Debug {
     /// `local`, `aws-kms`, `pkcs11`.
     fn kind(&self) -> &'static str;
+    /// A fresh data key and its wrapped form. The default draws 32 random bytes and wraps
+    /// them; a KMS asks the service for both at once (`GenerateDataKey`).
+    async fn generate_data_key(
+        &self,
+        context: &KeyContext,
+    ) -> Result<(SymmetricKey, WrappedKey), CustodyError> {
+        let mut bytes = [0u8; 32];
+        getrandom_fill(&mut bytes)?;
+        let data_key = SymmetricKey::from_bytes(bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        let wrapped = self.wrap(&data_key, context).await?;
+        Ok((data_key, wrapped))
+    }
     async fn wrap(
         &self,
         data_key: &SymmetricKey,
@@ -94,6 +107,13 @@ pub trait KeyProtector: Send + Sync + fmt::Debug {
         wrapped: &WrappedKey,
         context: &KeyContext,
     ) -> Result<SymmetricKey, CustodyError>;
+}
+
+fn getrandom_fill(bytes: &mut [u8]) -> Result<(), CustodyError> {
+    use rand::RngCore;
+    rand::rngs::OsRng
+        .try_fill_bytes(bytes)
+        .map_err(|e| CustodyError::Unavailable(format!("operating-system randomness: {e}")))
 }
 
 /// A sealed (encrypted) record in a signer party's own store.

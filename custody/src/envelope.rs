@@ -7,7 +7,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use waas_core::ports::{CustodyError, KeyContext, KeyProtector, WrappedKey};
-use waas_core::secret::{SecretBytes, SymmetricKey};
+use waas_core::secret::SecretBytes;
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -27,12 +27,7 @@ pub async fn seal(
     context: &KeyContext,
     plaintext: &SecretBytes,
 ) -> Result<Vec<u8>, CustodyError> {
-    let mut key_bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut key_bytes);
-    let data_key = SymmetricKey::from_bytes(key_bytes);
-    zeroize::Zeroize::zeroize(&mut key_bytes);
-
-    let wrapped = protector.wrap(&data_key, context).await?;
+    let (data_key, wrapped) = protector.generate_data_key(context).await?;
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let cipher = Aes256Gcm::new(data_key.expose().into());

@@ -1,10 +1,15 @@
 //! waas-custody: seals secret records with a fresh AES-256-GCM data key per record and wraps
-//! that data key under a party's key-encryption key through the `KeyProtector` port.
+//! that data key under a party's key-encryption key through the `KeyProtector` port:
+//! `local` (a key file), `aws-kms` (AWS KMS or an emulator), `pkcs11` (an HSM).
 #![forbid(unsafe_code)]
 #![deny(clippy::indexing_slicing)]
 
+mod aws_kms;
 mod envelope;
 mod local;
+mod pkcs11;
 
+pub use aws_kms::{AwsKmsConfig, AwsKmsKeyProtector};
 pub use envelope::{open, seal};
 pub use local::LocalKeyProtector;
+pub use pkcs11::{Pkcs11Config, Pkcs11KeyProtector};

@@ -58,6 +58,8 @@ fn openapi() -> anyhow::Result<()> {
 fn test() -> anyhow::Result<()> {
     let postgres = Postgres::ensure()?;
     postgres.drop_leftover_databases();
+    let moto = ensure_moto()?;
+    let hsm = SoftHsm::prepare()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
         "clippy",
@@ -70,7 +72,12 @@ fn test() -> anyhow::Result<()> {
     let started = Instant::now();
     let result = run(cargo()
         .args(["test", "--workspace"])
-        .env("WAAS_TEST_POSTGRES_URL", &postgres.url));
+        .env("WAAS_TEST_POSTGRES_URL", &postgres.url)
+        .env("WAAS_TEST_MOTO_SERVER", &moto)
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env("WAAS_TEST_PKCS11_MODULE", &hsm.module)
+        .env("WAAS_TEST_PKCS11_TOKEN", SoftHsm::TOKEN)
+        .env("WAAS_TEST_PKCS11_PIN", SoftHsm::PIN));
     eprintln!("xtask: tests took {:.0} s", started.elapsed().as_secs_f64());
     postgres.drop_leftover_databases();
     result
@@ -229,17 +236,100 @@ fn postgres_bin() -> Option<PathBuf> {
     versions.pop()
 }
 
-fn install_postgres() {
-    eprintln!("xtask: installing PostgreSQL from Debian packages");
-    let sudo = if is_root() { vec![] } else { vec!["sudo"] };
+fn apt_install(packages: &[&str]) {
+    eprintln!("xtask: installing {packages:?} from Debian packages");
     let apt = |args: &[&str]| {
-        let mut command = Command::new(sudo.first().copied().unwrap_or("apt-get"));
-        if !sudo.is_empty() {
+        let mut command = if is_root() {
+            Command::new("apt-get")
+        } else {
+            let mut command = Command::new("sudo");
             command.arg("apt-get");
-        }
+            command
+        };
         command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         let _ = command.status();
     };
     apt(&["update", "-q"]);
-    apt(&["install", "-y", "-q", "postgresql", "postgresql-client"]);
+    let mut install = vec!["install", "-y", "-q"];
+    install.extend_from_slice(packages);
+    apt(&install);
+}
+
+fn install_postgres() {
+    apt_install(&["postgresql", "postgresql-client"]);
+}
+
+/// The moto KMS emulator's server command, installed from PyPI when missing.
+fn ensure_moto() -> anyhow::Result<String> {
+    let works = |program: &str| succeeds(Command::new(program).arg("--help"));
+    if works("moto_server") {
+        return Ok("moto_server".into());
+    }
+    eprintln!("xtask: installing moto (KMS emulator) from PyPI");
+    let _ = Command::new("python3")
+        .args(["-m", "pip", "install", "-q", "moto[server]"])
+        .status();
+    let user_bin = std::env::var("HOME")
+        .map(|h| format!("{h}/.local/bin/moto_server"))
+        .unwrap_or_default();
+    for candidate in ["moto_server", user_bin.as_str()] {
+        if !candidate.is_empty() && works(candidate) {
+            return Ok(candidate.into());
+        }
+    }
+    bail!("moto_server is not available and could not be installed (pip install 'moto[server]')")
+}
+
+/// A SoftHSM2 token in a private directory, removed afterwards.
+struct SoftHsm {
+    dir: PathBuf,
+    conf: PathBuf,
+    module: PathBuf,
+}
+
+impl SoftHsm {
+    const TOKEN: &'static str = "waas-test";
+    const PIN: &'static str = "1234";
+
+    fn prepare() -> anyhow::Result<Self> {
+        let module = PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
+        if !module.exists() || !succeeds(Command::new("softhsm2-util").arg("--version")) {
+            apt_install(&["softhsm2", "opensc"]);
+        }
+        if !module.exists() {
+            bail!(
+                "SoftHSM2 is not available and could not be installed (apt-get install softhsm2)"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("waas-test-softhsm-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tokens"))?;
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.join("tokens").display()
+            ),
+        )?;
+        run(Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                Self::TOKEN,
+                "--pin",
+                Self::PIN,
+                "--so-pin",
+                "5678",
+            ])
+            .env("SOFTHSM2_CONF", &conf)
+            .stdout(std::process::Stdio::null()))?;
+        Ok(Self { dir, conf, module })
+    }
+}
+
+impl Drop for SoftHsm {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
