@@ -22,6 +22,7 @@ fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: data_dir.to_path_buf(),
+        mode: "development".into(),
         operator_token: Some(SecretString::from(TOKEN)),
         database: DatabaseSettings { url: None },
         signer: SignerSettings {
@@ -34,6 +35,10 @@ fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
             ),
             presignatures_per_key,
             session_timeout_secs: 120,
+            key_protection: "local".into(),
+            allow_local_key_protection_in_production: false,
+            aws_kms: None,
+            pkcs11: None,
         },
         log: LogSettings {
             format: "json".into(),

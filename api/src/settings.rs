@@ -12,6 +12,8 @@ pub struct Settings {
     pub listen: String,
     /// Where embedded data lives: SQLite database, party stores and key files (`WAAS_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// `development` or `production` (`WAAS_MODE`). Production refuses unsafe defaults.
+    pub mode: String,
     /// The operator credential (`WAAS_OPERATOR_TOKEN`); when unset one is generated on
     /// first start and printed once.
     pub operator_token: Option<SecretString>,
@@ -45,6 +47,51 @@ pub struct SignerSettings {
     pub presignatures_per_key: usize,
     /// Seconds one signing or keygen session may take.
     pub session_timeout_secs: u64,
+    /// How every party protects its records: `local` (a key file per party), `aws-kms`
+    /// (one KMS key per party) or `pkcs11` (one HSM key per party).
+    pub key_protection: String,
+    /// Allow `local` key protection when `mode = "production"` (refused otherwise).
+    pub allow_local_key_protection_in_production: bool,
+    #[serde(default)]
+    pub aws_kms: Option<AwsKmsSettings>,
+    #[serde(default)]
+    pub pkcs11: Option<Pkcs11Settings>,
+}
+
+/// AWS KMS for the parties: one key per party, so no single key opens a threshold of shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsKmsSettings {
+    pub region: String,
+    /// An endpoint override (VPC endpoint, emulator).
+    pub endpoint: Option<String>,
+    /// Key id or ARN per party, in party order (`WAAS_SIGNER__AWS_KMS__KEY_IDS=a,b,c`).
+    pub key_ids: Vec<String>,
+    /// Fixed credentials; unset uses the standard AWS chain (environment, profile, role).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+    /// Upper bound for one KMS call, retries included.
+    #[serde(default = "default_kms_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_kms_timeout() -> u64 {
+    5
+}
+
+/// A PKCS#11 HSM for the parties: party `i` uses the key labelled `<key_label_prefix>-<i>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Settings {
+    pub module: PathBuf,
+    pub token_label: String,
+    pub pin: SecretString,
+    #[serde(default = "default_key_label_prefix")]
+    pub key_label_prefix: String,
+}
+
+fn default_key_label_prefix() -> String {
+    "waas-party".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +109,9 @@ impl Settings {
         let mut builder = config::Config::builder()
             .set_default("listen", "127.0.0.1:8080")?
             .set_default("data_dir", "./waas-data")?
+            .set_default("mode", "development")?
+            .set_default("signer.key_protection", "local")?
+            .set_default("signer.allow_local_key_protection_in_production", false)?
             .set_default("signer.parties", 3)?
             .set_default("signer.threshold", 2)?
             .set_default("signer.spare_primes", 1)?
@@ -78,7 +128,9 @@ impl Settings {
                 config::Environment::with_prefix("WAAS")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("signer.aws_kms.key_ids"),
             )
             .build()?
             .try_deserialize()

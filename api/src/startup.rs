@@ -18,8 +18,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use waas_core::Threshold;
+use waas_core::ports::KeyProtector;
 use waas_core::ports::{PoolStatus, ShareStore, SignerPool, SystemClock};
-use waas_custody::LocalKeyProtector;
+use waas_custody::{
+    AwsKmsConfig, AwsKmsKeyProtector, LocalKeyProtector, Pkcs11Config, Pkcs11KeyProtector,
+};
 use waas_signer::{
     Coordinator, CoordinatorConfig, LocalPartyLink, PartyConfig, PartyLink, PartyNode, PrimesFile,
 };
@@ -58,8 +61,9 @@ async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>
     for index in 0..settings.signer.parties {
         let dir = settings.party_dir(index);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let protector = LocalKeyProtector::open_or_create(&dir.join("kek.key"))
-            .with_context(|| format!("key-encryption key of party {}", index + 1))?;
+        let protector = key_protector(settings, index, &dir)
+            .await
+            .with_context(|| format!("key protection of party index {index}"))?;
         let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
         let store: Arc<dyn ShareStore> = Arc::new(PartyStore::new(
             connect_party_store(&url)
@@ -74,7 +78,7 @@ async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>
                 generate_primes: settings.signer.generate_primes,
             },
             store,
-            Arc::new(protector),
+            protector,
         );
         node.self_check().await.with_context(|| {
             format!(
@@ -86,6 +90,68 @@ async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>
         parties.push(Arc::new(node));
     }
     Ok(parties)
+}
+
+/// The key protector of party `index`, as `signer.key_protection` says.
+async fn key_protector(
+    settings: &Settings,
+    index: u16,
+    dir: &std::path::Path,
+) -> anyhow::Result<Arc<dyn KeyProtector>> {
+    let signer = &settings.signer;
+    match signer.key_protection.as_str() {
+        "local" => {
+            if settings.mode == "production" && !signer.allow_local_key_protection_in_production {
+                anyhow::bail!(
+                    "mode = production refuses local key files; configure signer.key_protection = \"aws-kms\" or \"pkcs11\" \
+                     (or set signer.allow_local_key_protection_in_production = true knowingly)"
+                );
+            }
+            Ok(Arc::new(LocalKeyProtector::open_or_create(
+                &dir.join("kek.key"),
+            )?))
+        }
+        "aws-kms" => {
+            let kms = signer
+                .aws_kms
+                .as_ref()
+                .context("signer.key_protection = aws-kms needs [signer.aws_kms]")?;
+            let key_id = kms.key_ids.get(usize::from(index)).with_context(|| {
+                format!(
+                    "signer.aws_kms.key_ids names {} keys; party index {index} has none",
+                    kms.key_ids.len()
+                )
+            })?;
+            let static_credentials = match (&kms.access_key_id, &kms.secret_access_key) {
+                (Some(id), Some(secret)) => Some((id.clone(), secret.expose_secret().to_string())),
+                _ => None,
+            };
+            let config = AwsKmsConfig {
+                key_id: key_id.clone(),
+                region: kms.region.clone(),
+                endpoint: kms.endpoint.clone(),
+                timeout: Duration::from_secs(kms.timeout_secs),
+                static_credentials,
+            };
+            Ok(Arc::new(AwsKmsKeyProtector::connect(&config).await))
+        }
+        "pkcs11" => {
+            let hsm = signer
+                .pkcs11
+                .as_ref()
+                .context("signer.key_protection = pkcs11 needs [signer.pkcs11]")?;
+            let config = Pkcs11Config {
+                module: hsm.module.clone(),
+                token_label: hsm.token_label.clone(),
+                pin: hsm.pin.expose_secret().to_string(),
+                key_label: format!("{}-{index}", hsm.key_label_prefix),
+            };
+            Ok(Arc::new(Pkcs11KeyProtector::connect(&config)?))
+        }
+        other => {
+            anyhow::bail!("signer.key_protection must be local, aws-kms or pkcs11 (got {other:?})")
+        }
+    }
 }
 
 async fn import_primes(settings: &Settings, parties: &[Arc<PartyNode>]) -> anyhow::Result<()> {

@@ -6,7 +6,7 @@
 use crate::ecdsa;
 use crate::eddsa;
 use crate::transport::{
-    PartyEvent, PartyLink, PartySession, Route, SessionKind, SessionStart, WireMessage,
+    FailureKind, PartyEvent, PartyLink, PartySession, Route, SessionKind, SessionStart, WireMessage,
 };
 use async_trait::async_trait;
 use frost_ed25519 as frost;
@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use waas_core::ports::{
-    GeneratedKey, KeyGenRequest, PoolStatus, SignPayload, SignRequest, SignatureOutput,
-    SignerError, SignerPool,
+    CustodyError, GeneratedKey, KeyGenRequest, PoolStatus, SignPayload, SignRequest,
+    SignatureOutput, SignerError, SignerPool,
 };
 use waas_core::{Scheme, Threshold};
 
@@ -75,6 +75,12 @@ fn protocol_error(reason: impl Into<String>, culprits: Vec<u16>) -> SignerError 
         reason: reason.into(),
         culprits,
     }
+}
+
+fn custody_unavailable(party: u16, reason: &str) -> SignerError {
+    SignerError::Custody(CustodyError::Unavailable(format!(
+        "party {party}: {reason}"
+    )))
 }
 
 /// The open sessions of one run, with a merged inbound stream tagged by seat.
@@ -162,7 +168,16 @@ impl Run {
                         *slot = Some(bytes);
                     }
                 }
-                Some(PartyEvent::Failed { reason, culprits }) => {
+                Some(PartyEvent::Failed {
+                    reason,
+                    kind: FailureKind::CustodyUnavailable,
+                    ..
+                }) => {
+                    return Err(custody_unavailable(self.pool_index(seat), &reason));
+                }
+                Some(PartyEvent::Failed {
+                    reason, culprits, ..
+                }) => {
                     let culprits = if culprits.is_empty() {
                         vec![seat]
                     } else {
@@ -569,6 +584,13 @@ impl Coordinator {
                                 run.blame(&[seat]),
                             ));
                         }
+                    }
+                    Some(PartyEvent::Failed {
+                        reason,
+                        kind: FailureKind::CustodyUnavailable,
+                        ..
+                    }) => {
+                        return Err(custody_unavailable(run.pool_index(seat), &reason));
                     }
                     Some(PartyEvent::Failed { reason, .. }) => {
                         return Err(protocol_error(

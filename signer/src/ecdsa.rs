@@ -3,7 +3,7 @@
 //! (see docs/adr/0002-threshold-ecdsa-library.md).
 
 use crate::delivery::{Blame, connect};
-use crate::transport::{PartyEvent, WireMessage};
+use crate::transport::{FailureKind, PartyEvent, WireMessage};
 use crate::vault::{POOL_TENANT, Vault, kind};
 use cggmp24::generic_ec::{NonZero, Point, Scalar};
 use cggmp24::key_share::{AuxInfo, IncompleteKeyShare, KeyShare};
@@ -14,7 +14,7 @@ use rand::rngs::OsRng;
 use round_based::MpcParty;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use waas_core::ports::SignerError;
+use waas_core::ports::{CustodyError, SignerError};
 use waas_core::secret::SecretBytes;
 
 type E = Secp256k1;
@@ -27,29 +27,47 @@ pub const AUX_ID: &str = "current";
 pub struct SessionFailure {
     pub reason: String,
     pub culprits: Vec<u16>,
+    pub kind: FailureKind,
+}
+
+impl SessionFailure {
+    /// A protocol failure without a known culprit.
+    pub fn new(reason: impl Into<String>) -> Self {
+        SessionFailure {
+            reason: reason.into(),
+            culprits: Vec::new(),
+            kind: FailureKind::Protocol,
+        }
+    }
+
+    /// A protocol failure blaming `culprits` (session seats).
+    pub fn blaming(reason: impl Into<String>, culprits: Vec<u16>) -> Self {
+        SessionFailure {
+            culprits,
+            ..Self::new(reason)
+        }
+    }
 }
 
 impl From<SignerError> for SessionFailure {
     fn from(error: SignerError) -> Self {
+        let kind = match &error {
+            SignerError::Custody(CustodyError::Unavailable(_)) => FailureKind::CustodyUnavailable,
+            _ => FailureKind::Protocol,
+        };
         SessionFailure {
-            reason: error.to_string(),
-            culprits: Vec::new(),
+            kind,
+            ..Self::new(error.to_string())
         }
     }
 }
 
 fn fail(reason: impl Into<String>) -> SessionFailure {
-    SessionFailure {
-        reason: reason.into(),
-        culprits: Vec::new(),
-    }
+    SessionFailure::new(reason)
 }
 
 fn protocol_failure(what: &str, error: impl std::fmt::Display, blame: &Blame) -> SessionFailure {
-    SessionFailure {
-        reason: format!("{what}: {error}"),
-        culprits: blame.culprits(),
-    }
+    SessionFailure::blaming(format!("{what}: {error}"), blame.culprits())
 }
 
 /// The channels of one session, seen from the party.

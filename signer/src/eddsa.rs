@@ -14,17 +14,11 @@ use std::collections::BTreeMap;
 use waas_core::secret::SecretBytes;
 
 fn fail(reason: impl Into<String>) -> SessionFailure {
-    SessionFailure {
-        reason: reason.into(),
-        culprits: Vec::new(),
-    }
+    SessionFailure::new(reason)
 }
 
 fn blame(culprit: u16, reason: impl Into<String>) -> SessionFailure {
-    SessionFailure {
-        reason: reason.into(),
-        culprits: vec![culprit],
-    }
+    SessionFailure::blaming(reason, vec![culprit])
 }
 
 /// FROST identifiers are 1-based; session seats are 0-based.

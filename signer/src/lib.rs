@@ -22,6 +22,6 @@ pub use coordinator::{Coordinator, CoordinatorConfig};
 pub use ecdsa::{PrimesFile, generate_primes_file};
 pub use party::{PartyConfig, PartyNode};
 pub use transport::{
-    LocalPartyLink, PartyEvent, PartyLink, PartySession, PartyStatus, Route, SessionKind,
-    SessionStart, WireMessage,
+    FailureKind, LocalPartyLink, PartyEvent, PartyLink, PartySession, PartyStatus, Route,
+    SessionKind, SessionStart, WireMessage,
 };

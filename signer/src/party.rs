@@ -161,9 +161,17 @@ impl PartyNode {
         let result = self.dispatch(start, inbox, outbox).await;
         let event = match result {
             Ok(output) => PartyEvent::Output(output),
-            Err(SessionFailure { reason, culprits }) => {
-                tracing::warn!(party_index = self.config.index, %reason, ?culprits, "session failed");
-                PartyEvent::Failed { reason, culprits }
+            Err(SessionFailure {
+                reason,
+                culprits,
+                kind,
+            }) => {
+                tracing::warn!(party_index = self.config.index, %reason, ?culprits, ?kind, "session failed");
+                PartyEvent::Failed {
+                    reason,
+                    culprits,
+                    kind,
+                }
             }
         };
         let _ = report.send(event).await;
@@ -180,10 +188,7 @@ impl PartyNode {
             .iter()
             .position(|&p| p == self.config.index)
             .and_then(|seat| u16::try_from(seat).ok())
-            .ok_or_else(|| SessionFailure {
-                reason: "this party is not a participant of the session".into(),
-                culprits: Vec::new(),
-            })?;
+            .ok_or_else(|| SessionFailure::new("this party is not a participant of the session"))?;
         let size = u16::try_from(start.participants.len()).unwrap_or(u16::MAX);
         let io = SessionIo {
             session_id: start.session_id,
@@ -198,10 +203,9 @@ impl PartyNode {
             if all_parties {
                 Ok(())
             } else {
-                Err(SessionFailure {
-                    reason: format!("{what} needs every party of the pool"),
-                    culprits: Vec::new(),
-                })
+                Err(SessionFailure::new(format!(
+                    "{what} needs every party of the pool"
+                )))
             }
         };
         match start.kind {

@@ -38,7 +38,20 @@ pub enum PartyEvent {
     Failed {
         reason: String,
         culprits: Vec<u16>,
+        #[serde(default)]
+        kind: FailureKind,
     },
+}
+
+/// Why a party aborted a session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// The protocol failed (bad message, missing share, refused request...).
+    #[default]
+    Protocol,
+    /// The party could not reach its key protection (KMS, HSM, key file); retrying later
+    /// may succeed.
+    CustodyUnavailable,
 }
 
 /// What a session runs.

@@ -43,7 +43,7 @@ fn fixture_primes() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json")
 }
 
-fn unique_dir(label: &str) -> PathBuf {
+pub fn unique_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "waas-test-{label}-{}",
         uuid::Uuid::now_v7().simple()
@@ -52,10 +52,11 @@ fn unique_dir(label: &str) -> PathBuf {
     dir
 }
 
-fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Settings {
+pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: data_dir.to_path_buf(),
+        mode: "development".into(),
         operator_token: Some(SecretString::from(OPERATOR_TOKEN)),
         database: DatabaseSettings { url: database_url },
         signer: SignerSettings {
@@ -69,6 +70,10 @@ fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Settin
             },
             presignatures_per_key: 1,
             session_timeout_secs: 120,
+            key_protection: "local".into(),
+            allow_local_key_protection_in_production: false,
+            aws_kms: None,
+            pkcs11: None,
         },
         log: LogSettings {
             format: "json".into(),
@@ -186,6 +191,12 @@ pub async fn spawn_app(backend: Backend, pool: Pool) -> TestApp {
         Backend::Postgres => Some(fresh_postgres_database().await),
     };
     let settings = settings(&data_dir, database_url.clone(), pool);
+    spawn_with(settings, pool).await
+}
+
+/// Starts an app with explicit settings (its data directory must exist).
+pub async fn spawn_with(settings: Settings, pool: Pool) -> TestApp {
+    let data_dir = settings.data_dir.clone();
     let database_url = settings.database_url();
     let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());

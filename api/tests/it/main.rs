@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod api_keys;
+mod custody;
 mod errors;
 mod flow;
 mod helpers;
@@ -10,3 +11,6 @@ mod isolation;
 mod openapi;
 mod operator;
 mod settings;
+#[allow(dead_code)]
+#[path = "../../../custody/tests/it/support.rs"]
+mod support;

@@ -1,0 +1,187 @@
+//! Key-protection tiers through the whole platform: parties sealing with AWS KMS (moto) or
+//! an HSM (SoftHSM2), a KMS outage answered with 503 and recovered without a restart, and
+//! the production guard against local key files.
+
+use crate::helpers::{ALL_SCOPES, Pool, settings, spawn_with, unique_dir};
+use crate::support::{Moto, Proxy};
+use ed25519_dalek::Verifier;
+use serde_json::json;
+use waas_api::settings::{AwsKmsSettings, Pkcs11Settings, SecretString};
+use waas_custody::{AwsKmsConfig, AwsKmsKeyProtector};
+
+async fn kms_keys(port: u16, count: usize) -> Vec<String> {
+    let admin = AwsKmsKeyProtector::connect(&AwsKmsConfig {
+        key_id: String::new(),
+        region: "eu-west-1".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        timeout: std::time::Duration::from_secs(3),
+        static_credentials: Some(("test".into(), "test".into())),
+    })
+    .await;
+    let mut keys = Vec::new();
+    for party in 0..count {
+        keys.push(
+            admin
+                .create_key(&format!("waas party {party}"))
+                .await
+                .unwrap(),
+        );
+    }
+    keys
+}
+
+fn verify_ed25519(public_hex: &str, message: &[u8], signature_hex: &str) {
+    let public: [u8; 32] = hex::decode(public_hex.trim_start_matches("0x"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signature = hex::decode(signature_hex.trim_start_matches("0x")).unwrap();
+    ed25519_dalek::VerifyingKey::from_bytes(&public)
+        .unwrap()
+        .verify(
+            message,
+            &ed25519_dalek::Signature::from_slice(&signature).unwrap(),
+        )
+        .expect("Ed25519 signature verifies");
+}
+
+#[tokio::test]
+async fn a_kms_outage_is_a_503_with_retry_after_and_heals_by_itself() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port).await;
+    let key_ids = kms_keys(moto.port, 3).await;
+    let data_dir = unique_dir("kms");
+    let mut settings = settings(&data_dir, None, Pool::Cold);
+    settings.signer.key_protection = "aws-kms".into();
+    settings.signer.aws_kms = Some(AwsKmsSettings {
+        region: "eu-west-1".into(),
+        endpoint: Some(format!("http://127.0.0.1:{}", proxy.port)),
+        key_ids,
+        access_key_id: Some("test".into()),
+        secret_access_key: Some(SecretString::from("test")),
+        timeout_secs: 2,
+    });
+    let app = spawn_with(settings, Pool::Cold).await;
+    let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
+
+    let wallet = app
+        .post(
+            "/v1/wallets",
+            &key,
+            json!({"chain": "solana", "name": "kms"}),
+        )
+        .await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let path = format!(
+        "/v1/wallets/{}/signatures",
+        wallet.body["id"].as_str().unwrap()
+    );
+    let public_key = wallet.body["public_key"].as_str().unwrap().to_string();
+    let signed = app
+        .post(&path, &key, json!({"kind": "message", "message": "before"}))
+        .await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    verify_ed25519(
+        &public_key,
+        b"before",
+        signed.body["signature"].as_str().unwrap(),
+    );
+
+    // The shares at rest are wrapped by KMS.
+    let store = std::fs::read(data_dir.join("party-1/store.db")).unwrap();
+    assert!(store.windows(21).any(|w| w == b"\"protector\":\"aws-kms\""));
+
+    proxy.cut();
+    let reply = app
+        .post(&path, &key, json!({"kind": "message", "message": "during"}))
+        .await;
+    reply.assert_problem(503, "custody_unavailable");
+    assert!(reply.header("retry-after").is_some());
+    let reply = app
+        .post(
+            "/v1/wallets",
+            &key,
+            json!({"chain": "solana", "name": "during"}),
+        )
+        .await;
+    reply.assert_problem(503, "custody_unavailable");
+    assert_eq!(
+        app.get("/v1/wallets", &key).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "nothing half-written"
+    );
+
+    proxy.restore().await;
+    let signed = app
+        .post(&path, &key, json!({"kind": "message", "message": "after"}))
+        .await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    verify_ed25519(
+        &public_key,
+        b"after",
+        signed.body["signature"].as_str().unwrap(),
+    );
+}
+
+#[tokio::test]
+async fn hsm_parties_create_and_sign() {
+    let token = std::env::var("WAAS_TEST_PKCS11_TOKEN")
+        .expect("WAAS_TEST_PKCS11_TOKEN is unset: run the tests with `cargo xtask test`, which prepares SoftHSM2");
+    let data_dir = unique_dir("hsm");
+    let mut settings = settings(&data_dir, None, Pool::Cold);
+    settings.signer.key_protection = "pkcs11".into();
+    settings.signer.pkcs11 = Some(Pkcs11Settings {
+        module: std::env::var("WAAS_TEST_PKCS11_MODULE")
+            .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into())
+            .into(),
+        token_label: token,
+        pin: SecretString::from(
+            std::env::var("WAAS_TEST_PKCS11_PIN").unwrap_or_else(|_| "1234".into()),
+        ),
+        key_label_prefix: format!("api-test-{}", uuid::Uuid::now_v7().simple()),
+    });
+    let app = spawn_with(settings, Pool::Cold).await;
+    let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let wallet = app
+        .post(
+            "/v1/wallets",
+            &key,
+            json!({"chain": "solana", "name": "hsm"}),
+        )
+        .await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let path = format!(
+        "/v1/wallets/{}/signatures",
+        wallet.body["id"].as_str().unwrap()
+    );
+    let signed = app
+        .post(&path, &key, json!({"kind": "message", "message": "hsm"}))
+        .await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    verify_ed25519(
+        wallet.body["public_key"].as_str().unwrap(),
+        b"hsm",
+        signed.body["signature"].as_str().unwrap(),
+    );
+    let store = std::fs::read(data_dir.join("party-2/store.db")).unwrap();
+    assert!(store.windows(20).any(|w| w == b"\"protector\":\"pkcs11\""));
+}
+
+#[tokio::test]
+async fn production_mode_refuses_local_key_files_unless_allowed() {
+    let data_dir = unique_dir("production");
+    let mut settings = settings(&data_dir, None, Pool::Cold);
+    settings.mode = "production".into();
+    let error = waas_api::Application::build(settings.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{error:#}").contains("refuses local key files"),
+        "{error:#}"
+    );
+    settings.signer.allow_local_key_protection_in_production = true;
+    assert!(waas_api::Application::build(settings).await.is_ok());
+}
