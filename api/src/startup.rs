@@ -22,6 +22,7 @@ use waas_core::ports::KeyProtector;
 use waas_core::ports::{PoolStatus, ShareStore, SignerPool, SystemClock};
 use waas_custody::{
     AwsKmsConfig, AwsKmsKeyProtector, LocalKeyProtector, Pkcs11Config, Pkcs11KeyProtector,
+    ProtectorSet,
 };
 use waas_signer::{
     Coordinator, CoordinatorConfig, LocalPartyLink, PartyConfig, PartyLink, PartyNode, PrimesFile,
@@ -61,7 +62,7 @@ async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>
     for index in 0..settings.signer.parties {
         let dir = settings.party_dir(index);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let protector = key_protector(settings, index, &dir)
+        let protectors = key_protectors(settings, index, &dir)
             .await
             .with_context(|| format!("key protection of party index {index}"))?;
         let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
@@ -78,7 +79,7 @@ async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>
                 generate_primes: settings.signer.generate_primes,
             },
             store,
-            protector,
+            protectors,
         );
         node.self_check().await.with_context(|| {
             format!(
@@ -92,66 +93,93 @@ async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>
     Ok(parties)
 }
 
-/// The key protector of party `index`, as `signer.key_protection` says.
-async fn key_protector(
+/// The key-protection tiers this deployment offers, the default (`signer.key_protection`)
+/// first: `local` unless production forbids it, `aws-kms` and `pkcs11` when configured.
+pub fn key_protection_tiers(settings: &Settings) -> anyhow::Result<Vec<String>> {
+    let signer = &settings.signer;
+    let local_allowed =
+        settings.mode != "production" || signer.allow_local_key_protection_in_production;
+    let mut tiers = Vec::new();
+    if local_allowed {
+        tiers.push("local".to_string());
+    }
+    if signer.aws_kms.is_some() {
+        tiers.push("aws-kms".to_string());
+    }
+    if signer.pkcs11.is_some() {
+        tiers.push("pkcs11".to_string());
+    }
+    let default = signer.key_protection.as_str();
+    if default == "local" && !local_allowed {
+        anyhow::bail!(
+            "mode = production refuses local key files; configure signer.key_protection = \"aws-kms\" or \"pkcs11\" \
+             (or set signer.allow_local_key_protection_in_production = true knowingly)"
+        );
+    }
+    let Some(position) = tiers.iter().position(|t| t == default) else {
+        anyhow::bail!(
+            "signer.key_protection = {default:?} is not configured (configured: {}); add [signer.aws_kms] or [signer.pkcs11]",
+            tiers.join(", ")
+        );
+    };
+    tiers.swap(0, position);
+    Ok(tiers)
+}
+
+/// The protectors of party `index`, one per tier.
+async fn key_protectors(
     settings: &Settings,
     index: u16,
     dir: &std::path::Path,
-) -> anyhow::Result<Arc<dyn KeyProtector>> {
+) -> anyhow::Result<ProtectorSet> {
     let signer = &settings.signer;
-    match signer.key_protection.as_str() {
-        "local" => {
-            if settings.mode == "production" && !signer.allow_local_key_protection_in_production {
-                anyhow::bail!(
-                    "mode = production refuses local key files; configure signer.key_protection = \"aws-kms\" or \"pkcs11\" \
-                     (or set signer.allow_local_key_protection_in_production = true knowingly)"
-                );
-            }
-            Ok(Arc::new(LocalKeyProtector::open_or_create(
-                &dir.join("kek.key"),
-            )?))
-        }
-        "aws-kms" => {
-            let kms = signer
-                .aws_kms
-                .as_ref()
-                .context("signer.key_protection = aws-kms needs [signer.aws_kms]")?;
-            let key_id = kms.key_ids.get(usize::from(index)).with_context(|| {
-                format!(
-                    "signer.aws_kms.key_ids names {} keys; party index {index} has none",
-                    kms.key_ids.len()
+    let tiers = key_protection_tiers(settings)?;
+    let mut protectors: Vec<Arc<dyn KeyProtector>> = Vec::new();
+    for tier in &tiers {
+        let protector: Arc<dyn KeyProtector> = match tier.as_str() {
+            "local" => Arc::new(LocalKeyProtector::open_or_create(&dir.join("kek.key"))?),
+            "aws-kms" => {
+                let kms = signer
+                    .aws_kms
+                    .as_ref()
+                    .context("[signer.aws_kms] missing")?;
+                let key_id = kms.key_ids.get(usize::from(index)).with_context(|| {
+                    format!(
+                        "signer.aws_kms.key_ids names {} keys; party index {index} has none",
+                        kms.key_ids.len()
+                    )
+                })?;
+                let static_credentials = match (&kms.access_key_id, &kms.secret_access_key) {
+                    (Some(id), Some(secret)) => {
+                        Some((id.clone(), secret.expose_secret().to_string()))
+                    }
+                    _ => None,
+                };
+                Arc::new(
+                    AwsKmsKeyProtector::connect(&AwsKmsConfig {
+                        key_id: key_id.clone(),
+                        region: kms.region.clone(),
+                        endpoint: kms.endpoint.clone(),
+                        timeout: Duration::from_secs(kms.timeout_secs),
+                        static_credentials,
+                    })
+                    .await,
                 )
-            })?;
-            let static_credentials = match (&kms.access_key_id, &kms.secret_access_key) {
-                (Some(id), Some(secret)) => Some((id.clone(), secret.expose_secret().to_string())),
-                _ => None,
-            };
-            let config = AwsKmsConfig {
-                key_id: key_id.clone(),
-                region: kms.region.clone(),
-                endpoint: kms.endpoint.clone(),
-                timeout: Duration::from_secs(kms.timeout_secs),
-                static_credentials,
-            };
-            Ok(Arc::new(AwsKmsKeyProtector::connect(&config).await))
-        }
-        "pkcs11" => {
-            let hsm = signer
-                .pkcs11
-                .as_ref()
-                .context("signer.key_protection = pkcs11 needs [signer.pkcs11]")?;
-            let config = Pkcs11Config {
-                module: hsm.module.clone(),
-                token_label: hsm.token_label.clone(),
-                pin: hsm.pin.expose_secret().to_string(),
-                key_label: format!("{}-{index}", hsm.key_label_prefix),
-            };
-            Ok(Arc::new(Pkcs11KeyProtector::connect(&config)?))
-        }
-        other => {
-            anyhow::bail!("signer.key_protection must be local, aws-kms or pkcs11 (got {other:?})")
-        }
+            }
+            "pkcs11" => {
+                let hsm = signer.pkcs11.as_ref().context("[signer.pkcs11] missing")?;
+                Arc::new(Pkcs11KeyProtector::connect(&Pkcs11Config {
+                    module: hsm.module.clone(),
+                    token_label: hsm.token_label.clone(),
+                    pin: hsm.pin.expose_secret().to_string(),
+                    key_label: format!("{}-{index}", hsm.key_label_prefix),
+                })?)
+            }
+            other => anyhow::bail!("unknown key protection {other:?}"),
+        };
+        protectors.push(protector);
     }
+    Ok(ProtectorSet::new(&signer.key_protection, protectors)?)
 }
 
 async fn import_primes(settings: &Settings, parties: &[Arc<PartyNode>]) -> anyhow::Result<()> {
@@ -209,7 +237,11 @@ impl Application {
         }
 
         let clock = Arc::new(SystemClock);
-        let tenants = Arc::new(TenantService::new(Arc::new(store.clone()), clock.clone()));
+        let tenants = Arc::new(TenantService::new(
+            Arc::new(store.clone()),
+            clock.clone(),
+            key_protection_tiers(&settings)?,
+        ));
         let configured_token = settings
             .operator_token
             .as_ref()

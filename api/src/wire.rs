@@ -11,12 +11,18 @@ pub struct CreateTenantRequest {
     /// Display name, 1–200 characters.
     #[schema(example = "Acme Payments")]
     pub name: String,
+    /// Where the tenant's key shares are protected: `local`, `aws-kms` or `pkcs11` (one of
+    /// the tiers this platform is configured with). Defaults to the platform's default tier.
+    #[schema(example = "aws-kms")]
+    pub key_protection: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantResponse {
     pub id: String,
     pub name: String,
+    /// `local`, `aws-kms` or `pkcs11`.
+    pub key_protection: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -25,6 +31,7 @@ impl From<waas_tenants::Tenant> for TenantResponse {
         Self {
             id: tenant.id.to_string(),
             name: tenant.name,
+            key_protection: tenant.key_protection,
             created_at: tenant.created_at,
         }
     }
@@ -113,6 +120,8 @@ pub struct WalletResponse {
     /// `ecdsa-secp256k1` or `frost-ed25519`.
     pub scheme: String,
     pub threshold: ThresholdResponse,
+    /// Where the shares are protected at every party: `local`, `aws-kms` or `pkcs11`.
+    pub key_protection: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -129,6 +138,7 @@ impl From<waas_wallets::Wallet> for WalletResponse {
                 t: wallet.threshold.t(),
                 n: wallet.threshold.n(),
             },
+            key_protection: wallet.key_protection,
             created_at: wallet.created_at,
         }
     }

@@ -167,6 +167,8 @@ pub struct KeyGenRequest {
     pub tenant_id: TenantId,
     pub key_id: WalletId,
     pub scheme: Scheme,
+    /// Key-protection tier the parties seal the shares under (`local`, `aws-kms`, `pkcs11`).
+    pub protection: String,
 }
 
 /// The public result of a DKG.

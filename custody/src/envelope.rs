@@ -6,10 +6,60 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use waas_core::ports::{CustodyError, KeyContext, KeyProtector, WrappedKey};
 use waas_core::secret::SecretBytes;
 
 const FORMAT_VERSION: u32 = 1;
+
+/// The protectors a party holds, one per tier, and the tier used for pool-wide material.
+#[derive(Debug, Clone)]
+pub struct ProtectorSet {
+    default: Arc<dyn KeyProtector>,
+    protectors: Vec<Arc<dyn KeyProtector>>,
+}
+
+impl ProtectorSet {
+    /// `default_kind` must name one of `protectors`.
+    pub fn new(
+        default_kind: &str,
+        protectors: Vec<Arc<dyn KeyProtector>>,
+    ) -> Result<Self, CustodyError> {
+        let default = protectors
+            .iter()
+            .find(|p| p.kind() == default_kind)
+            .cloned()
+            .ok_or_else(|| CustodyError::UnknownProtector(default_kind.to_string()))?;
+        Ok(Self {
+            default,
+            protectors,
+        })
+    }
+
+    /// A set of one protector, which is also the default.
+    pub fn single(protector: Arc<dyn KeyProtector>) -> Self {
+        Self {
+            default: protector.clone(),
+            protectors: vec![protector],
+        }
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn KeyProtector>> {
+        self.protectors.iter().find(|p| p.kind() == kind)
+    }
+
+    pub fn default_protector(&self) -> &Arc<dyn KeyProtector> {
+        &self.default
+    }
+
+    /// The tiers this set can seal under.
+    pub fn kinds(&self) -> Vec<String> {
+        self.protectors
+            .iter()
+            .map(|p| p.kind().to_string())
+            .collect()
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct SealedEnvelope {
@@ -50,14 +100,33 @@ pub async fn seal(
     serde_json::to_vec(&envelope).map_err(|e| CustodyError::Malformed(e.to_string()))
 }
 
+/// Which protector (`local`, `aws-kms`, `pkcs11`) wrapped a sealed record's data key.
+pub fn protector_of(sealed: &[u8]) -> Result<String, CustodyError> {
+    Ok(parse(sealed)?.data_key.protector)
+}
+
+fn parse(sealed: &[u8]) -> Result<SealedEnvelope, CustodyError> {
+    serde_json::from_slice(sealed).map_err(|e| CustodyError::Malformed(e.to_string()))
+}
+
+/// Decrypts a record with whichever protector of `set` wrapped it.
+pub async fn open_with(
+    set: &ProtectorSet,
+    context: &KeyContext,
+    sealed: &[u8],
+) -> Result<SecretBytes, CustodyError> {
+    let kind = protector_of(sealed)?;
+    let protector = set.get(&kind).ok_or(CustodyError::UnknownProtector(kind))?;
+    open(protector.as_ref(), context, sealed).await
+}
+
 /// Decrypts a record sealed by [`seal`] for the same `context`.
 pub async fn open(
     protector: &dyn KeyProtector,
     context: &KeyContext,
     sealed: &[u8],
 ) -> Result<SecretBytes, CustodyError> {
-    let envelope: SealedEnvelope =
-        serde_json::from_slice(sealed).map_err(|e| CustodyError::Malformed(e.to_string()))?;
+    let envelope = parse(sealed)?;
     if envelope.format != FORMAT_VERSION {
         return Err(CustodyError::Malformed(format!(
             "unknown format {}",

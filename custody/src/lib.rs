@@ -10,6 +10,6 @@ mod local;
 mod pkcs11;
 
 pub use aws_kms::{AwsKmsConfig, AwsKmsKeyProtector};
-pub use envelope::{open, seal};
+pub use envelope::{ProtectorSet, open, open_with, protector_of, seal};
 pub use local::LocalKeyProtector;
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyProtector};

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_control_plane;
 mod m0001_party_store;
+mod m0002_key_protection;
 
 /// The control-plane schema: tenants, API keys, wallets, signatures, events.
 #[derive(Debug)]
@@ -13,7 +14,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_control_plane::Migration)]
+        vec![
+            Box::new(m0001_control_plane::Migration),
+            Box::new(m0002_key_protection::Migration),
+        ]
     }
 }
 

@@ -128,14 +128,16 @@ impl Run {
         }
         let size = u16::try_from(self.participants.len()).unwrap_or(u16::MAX);
         match message.route {
+            // A recipient that already left cannot be blamed here: its own failure report
+            // (or its closed stream) arrives through `events` and names the right culprit.
             Route::Broadcast => {
                 for other in (0..size).filter(|&other| other != seat) {
-                    self.send(other, message.clone()).await?;
+                    let _ = self.send(other, message.clone()).await;
                 }
                 Ok(None)
             }
             Route::Party(to) if to < size && to != seat => {
-                self.send(to, message).await?;
+                let _ = self.send(to, message).await;
                 Ok(None)
             }
             Route::Party(to) => Err(protocol_error(
@@ -707,12 +709,14 @@ impl SignerPool for Coordinator {
                     tenant: tenant.clone(),
                     key_id: key_id.clone(),
                     threshold,
+                    protection: request.protection.clone(),
                 }
             }
             Scheme::FrostEd25519 => SessionKind::EddsaKeygen {
                 tenant: tenant.clone(),
                 key_id: key_id.clone(),
                 threshold,
+                protection: request.protection.clone(),
             },
         };
         let outputs = self

@@ -204,6 +204,7 @@ pub async fn run_keygen(
     tenant: &str,
     key_id: &str,
     threshold: u16,
+    protection: &str,
 ) -> Result<Vec<u8>, SessionFailure> {
     let aux = load_aux(vault).await?;
     let blame = Blame::default();
@@ -220,7 +221,13 @@ pub async fn run_keygen(
     KeyShare::from_parts((incomplete.clone(), aux))
         .map_err(|e| fail(format!("share does not match aux info: {e}")))?;
     vault
-        .put(kind::ECDSA_SHARE, tenant, key_id, &encode(&incomplete)?)
+        .put_protected(
+            kind::ECDSA_SHARE,
+            tenant,
+            key_id,
+            &encode(&incomplete)?,
+            protection,
+        )
         .await?;
     Ok(public_key)
 }
@@ -329,12 +336,18 @@ pub async fn run_presign(
         .await
         .map_err(|e| protocol_failure("presignature generation", e, &blame))?;
     let record = StoredPresignature { presignature };
+    // A presignature is as sensitive as the share: seal it under the share's tier.
+    let protection = vault
+        .protection_of(kind::ECDSA_SHARE, key_id)
+        .await?
+        .ok_or_else(|| fail(format!("no share for key {key_id}")))?;
     vault
-        .put(
+        .put_protected(
             kind::ECDSA_PRESIGNATURE,
             tenant,
             &presignature_record_id(key_id, presignature_id),
             &encode(&record)?,
+            &protection,
         )
         .await?;
     serde_json::to_vec(&PresignaturePublic::from_data(&public)).map_err(|e| fail(e.to_string()))

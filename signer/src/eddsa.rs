@@ -52,6 +52,7 @@ pub async fn run_keygen(
     tenant: &str,
     key_id: &str,
     threshold: u16,
+    protection: &str,
 ) -> Result<Vec<u8>, SessionFailure> {
     let me = identifier(io.me)?;
     let (round1_secret, round1_package) = frost::keys::dkg::part1(me, io.size, threshold, OsRng)
@@ -121,11 +122,12 @@ pub async fn run_keygen(
         .serialize()
         .map_err(|e| fail(format!("serializing key package: {e}")))?;
     vault
-        .put(
+        .put_protected(
             kind::EDDSA_SHARE,
             tenant,
             key_id,
             &SecretBytes::new(key_bytes),
+            protection,
         )
         .await?;
     public_package

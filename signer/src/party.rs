@@ -9,7 +9,8 @@ use cggmp24::PregeneratedPrimes;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use waas_core::ports::{KeyProtector, ShareStore, SignerError};
+use waas_core::ports::{ShareStore, SignerError};
+use waas_custody::ProtectorSet;
 
 /// How one party is set up.
 #[derive(Clone, Debug)]
@@ -33,12 +34,8 @@ pub struct PartyNode {
 }
 
 impl PartyNode {
-    pub fn new(
-        config: PartyConfig,
-        store: Arc<dyn ShareStore>,
-        protector: Arc<dyn KeyProtector>,
-    ) -> Self {
-        let vault = Vault::new(config.index, store, protector);
+    pub fn new(config: PartyConfig, store: Arc<dyn ShareStore>, protectors: ProtectorSet) -> Self {
+        let vault = Vault::new(config.index, store, protectors);
         Self {
             config,
             vault,
@@ -217,9 +214,10 @@ impl PartyNode {
                 tenant,
                 key_id,
                 threshold,
+                protection,
             } => {
                 require_all("key generation")?;
-                ecdsa::run_keygen(vault, io, &tenant, &key_id, threshold).await
+                ecdsa::run_keygen(vault, io, &tenant, &key_id, threshold, &protection).await
             }
             SessionKind::EcdsaSign {
                 tenant,
@@ -265,9 +263,10 @@ impl PartyNode {
                 tenant,
                 key_id,
                 threshold,
+                protection,
             } => {
                 require_all("key generation")?;
-                eddsa::run_keygen(vault, io, &tenant, &key_id, threshold).await
+                eddsa::run_keygen(vault, io, &tenant, &key_id, threshold, &protection).await
             }
             SessionKind::EddsaSign {
                 tenant,

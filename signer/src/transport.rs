@@ -63,6 +63,8 @@ pub enum SessionKind {
         tenant: String,
         key_id: String,
         threshold: u16,
+        /// The tenant's key-protection tier to seal the share under.
+        protection: String,
     },
     /// Interactive CGGMP signing of a 32-byte digest. `signers_at_keygen[j]` is the keygen
     /// index of session participant `j`.
@@ -90,6 +92,7 @@ pub enum SessionKind {
         tenant: String,
         key_id: String,
         threshold: u16,
+        protection: String,
     },
     /// FROST signing; the coordinator collects commitments and shares.
     EddsaSign {

@@ -2,8 +2,9 @@
 //! key, party and version.
 
 use std::sync::Arc;
-use waas_core::ports::{KeyContext, KeyProtector, ShareStore, SignerError, StoredRecord};
+use waas_core::ports::{CustodyError, KeyContext, ShareStore, SignerError, StoredRecord};
 use waas_core::secret::SecretBytes;
+use waas_custody::ProtectorSet;
 
 /// Record kinds in a party store.
 pub mod kind {
@@ -22,15 +23,15 @@ const RECORD_VERSION: u32 = 1;
 pub struct Vault {
     party: u16,
     store: Arc<dyn ShareStore>,
-    protector: Arc<dyn KeyProtector>,
+    protectors: ProtectorSet,
 }
 
 impl Vault {
-    pub fn new(party: u16, store: Arc<dyn ShareStore>, protector: Arc<dyn KeyProtector>) -> Self {
+    pub fn new(party: u16, store: Arc<dyn ShareStore>, protectors: ProtectorSet) -> Self {
         Self {
             party,
             store,
-            protector,
+            protectors,
         }
     }
 
@@ -43,6 +44,7 @@ impl Vault {
         }
     }
 
+    /// Seals under the pool's default tier (pool-wide material).
     pub async fn put(
         &self,
         kind: &str,
@@ -50,8 +52,27 @@ impl Vault {
         id: &str,
         secret: &SecretBytes,
     ) -> Result<(), SignerError> {
+        let protection = self.protectors.default_protector().kind().to_string();
+        self.put_protected(kind, tenant, id, secret, &protection)
+            .await
+    }
+
+    /// Seals under the tier `protection` (a tenant's key-protection tier).
+    pub async fn put_protected(
+        &self,
+        kind: &str,
+        tenant: &str,
+        id: &str,
+        secret: &SecretBytes,
+        protection: &str,
+    ) -> Result<(), SignerError> {
+        let protector = self.protectors.get(protection).ok_or_else(|| {
+            CustodyError::Unavailable(format!(
+                "this party has no {protection} key protection configured"
+            ))
+        })?;
         let sealed =
-            waas_custody::seal(self.protector.as_ref(), &self.context(tenant, id), secret).await?;
+            waas_custody::seal(protector.as_ref(), &self.context(tenant, id), secret).await?;
         self.store
             .insert(StoredRecord {
                 kind: kind.to_string(),
@@ -76,13 +97,18 @@ impl Vault {
         if record.tenant != tenant {
             return Ok(None);
         }
-        let plain = waas_custody::open(
-            self.protector.as_ref(),
-            &self.context(tenant, id),
-            &record.sealed,
-        )
-        .await?;
+        let plain =
+            waas_custody::open_with(&self.protectors, &self.context(tenant, id), &record.sealed)
+                .await?;
         Ok(Some(plain))
+    }
+
+    /// The tier a stored record is sealed under, if it exists.
+    pub async fn protection_of(&self, kind: &str, id: &str) -> Result<Option<String>, SignerError> {
+        match self.store.get(kind, id).await? {
+            Some(record) => Ok(Some(waas_custody::protector_of(&record.sealed)?)),
+            None => Ok(None),
+        }
     }
 
     pub async fn list(&self, kind: &str) -> Result<Vec<String>, SignerError> {

@@ -72,6 +72,7 @@ impl TenantRepository for SqlStore {
         tenants::ActiveModel {
             id: Set(tenant.id.to_string()),
             name: Set(tenant.name.clone()),
+            key_protection: Set(tenant.key_protection.clone()),
             created_at: Set(tenant.created_at),
         }
         .insert(&txn)
@@ -94,6 +95,7 @@ impl TenantRepository for SqlStore {
         Ok(Some(Tenant {
             id: TenantId::parse(&row.id).ok_or_else(|| corrupt("tenant id"))?,
             name: row.name,
+            key_protection: row.key_protection,
             created_at: row.created_at,
         }))
     }

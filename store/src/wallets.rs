@@ -25,6 +25,7 @@ fn wallet_to_domain(row: wallets::Model) -> Result<Wallet, RepositoryError> {
         public_key: hex::decode(&row.public_key).map_err(|_| corrupt("public key"))?,
         threshold: Threshold::new(t, n).map_err(|_| corrupt("threshold"))?,
         public_data: hex::decode(&row.public_data).map_err(|_| corrupt("public data"))?,
+        key_protection: row.key_protection,
         created_at: row.created_at,
     })
 }
@@ -44,6 +45,7 @@ impl WalletRepository for SqlStore {
             threshold_t: Set(i16::try_from(wallet.threshold.t()).map_err(|_| corrupt("threshold"))?),
             threshold_n: Set(i16::try_from(wallet.threshold.n()).map_err(|_| corrupt("threshold"))?),
             public_data: Set(hex::encode(&wallet.public_data)),
+            key_protection: Set(wallet.key_protection.clone()),
             created_at: Set(wallet.created_at),
         }
         .insert(&txn)

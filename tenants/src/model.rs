@@ -11,6 +11,8 @@ use waas_core::{ApiKeyId, TenantId};
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
+    /// Where the tenant's key shares are protected: `local`, `aws-kms` or `pkcs11`.
+    pub key_protection: String,
     pub created_at: DateTime<Utc>,
 }
 

@@ -38,6 +38,8 @@ pub struct TenantService {
     /// secret hash → principal, for live keys only. Revocation invalidates the entry.
     key_cache: Cache<String, Principal>,
     operator_token_hash: RwLock<Option<String>>,
+    /// Key-protection tiers the signer pool offers; the first is the default.
+    key_protections: Vec<String>,
 }
 
 impl std::fmt::Debug for TenantService {
@@ -47,7 +49,12 @@ impl std::fmt::Debug for TenantService {
 }
 
 impl TenantService {
-    pub fn new(repository: Arc<dyn TenantRepository>, clock: Arc<dyn Clock>) -> Self {
+    /// `key_protections`: the tiers the signer pool offers, default first.
+    pub fn new(
+        repository: Arc<dyn TenantRepository>,
+        clock: Arc<dyn Clock>,
+        key_protections: Vec<String>,
+    ) -> Self {
         Self {
             repository,
             clock,
@@ -56,6 +63,7 @@ impl TenantService {
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             operator_token_hash: RwLock::new(None),
+            key_protections,
         }
     }
 
@@ -121,18 +129,44 @@ impl TenantService {
         Ok(Some(principal))
     }
 
-    pub async fn create_tenant(&self, name: &str) -> Result<Tenant, TenantsError> {
-        let name = validate_name("/name", name).map_err(|e| TenantsError::Validation(vec![e]))?;
+    /// Creates a tenant; `key_protection` (operator's choice) defaults to the pool's default tier.
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        key_protection: Option<&str>,
+    ) -> Result<Tenant, TenantsError> {
+        let mut errors = Vec::new();
+        let name = validate_name("/name", name)
+            .map_err(|e| errors.push(e))
+            .ok();
+        let protection = match key_protection {
+            None => self.key_protections.first().cloned(),
+            Some(tier) if self.key_protections.iter().any(|t| t == tier) => Some(tier.to_string()),
+            Some(tier) => {
+                errors.push(FieldError::new(
+                    "/key_protection",
+                    format!(
+                        "{tier:?} is not configured; this platform offers {}",
+                        self.key_protections.join(", ")
+                    ),
+                ));
+                None
+            }
+        };
+        let (Some(name), Some(key_protection), true) = (name, protection, errors.is_empty()) else {
+            return Err(TenantsError::Validation(errors));
+        };
         let tenant = Tenant {
             id: TenantId::new(),
             name,
+            key_protection,
             created_at: self.clock.now(),
         };
         let event = NewEvent {
             tenant_id: tenant.id,
             kind: "tenant.created",
             subject_id: tenant.id.to_string(),
-            payload: serde_json::json!({ "name": tenant.name }),
+            payload: serde_json::json!({ "name": tenant.name, "key_protection": tenant.key_protection }),
         };
         self.repository.insert_tenant(&tenant, event).await?;
         Ok(tenant)

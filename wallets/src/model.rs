@@ -21,6 +21,8 @@ pub struct Wallet {
     pub threshold: Threshold,
     /// Public protocol data the coordinator needs to sign (not secret).
     pub public_data: Vec<u8>,
+    /// The tier the parties sealed this wallet's shares under.
+    pub key_protection: String,
     pub created_at: DateTime<Utc>,
 }
 

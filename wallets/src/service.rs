@@ -121,6 +121,7 @@ impl WalletService {
     pub async fn create_wallet(
         &self,
         tenant_id: TenantId,
+        key_protection: &str,
         chain: &str,
         name: &str,
     ) -> Result<Wallet, WalletsError> {
@@ -142,6 +143,7 @@ impl WalletService {
                 tenant_id,
                 key_id: id,
                 scheme: chain.scheme(),
+                protection: key_protection.to_string(),
             })
             .await?;
         let address = match chain {
@@ -160,6 +162,7 @@ impl WalletService {
             public_key: generated.public_key,
             threshold: generated.threshold,
             public_data: generated.public_data,
+            key_protection: key_protection.to_string(),
             created_at: self.clock.now(),
         };
         let event = NewEvent {
@@ -171,6 +174,7 @@ impl WalletService {
                 "chain": chain.as_str(),
                 "address": wallet.address,
                 "scheme": wallet.scheme.as_str(),
+                "key_protection": wallet.key_protection,
                 "threshold": { "t": wallet.threshold.t(), "n": wallet.threshold.n() },
             }),
         };

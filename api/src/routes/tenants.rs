@@ -37,7 +37,10 @@ pub async fn create_tenant(
     ApiJson(request): ApiJson<CreateTenantRequest>,
 ) -> Result<(StatusCode, Json<TenantResponse>), ApiError> {
     caller.operator()?;
-    let tenant = state.tenants.create_tenant(&request.name).await?;
+    let tenant = state
+        .tenants
+        .create_tenant(&request.name, request.key_protection.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 

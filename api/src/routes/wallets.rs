@@ -41,9 +41,10 @@ pub async fn create_wallet(
     ApiJson(request): ApiJson<CreateWalletRequest>,
 ) -> Result<(StatusCode, Json<WalletResponse>), ApiError> {
     let tenant = caller.tenant_with(Scope::WalletsWrite)?;
+    let key_protection = state.tenants.get_tenant(tenant).await?.key_protection;
     let wallet = state
         .wallets
-        .create_wallet(tenant, &request.chain, &request.name)
+        .create_wallet(tenant, &key_protection, &request.chain, &request.name)
         .await?;
     Ok((StatusCode::CREATED, Json(wallet.into())))
 }

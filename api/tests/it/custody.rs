@@ -185,3 +185,155 @@ async fn production_mode_refuses_local_key_files_unless_allowed() {
     settings.signer.allow_local_key_protection_in_production = true;
     assert!(waas_api::Application::build(settings).await.is_ok());
 }
+
+/// One pool, three tiers: each tenant's shares are sealed under its own tier, and a share
+/// presented to another tier's protector does not open.
+#[tokio::test]
+async fn tenants_choose_their_tier_and_shares_open_only_through_it() {
+    use waas_core::ports::{ShareStore, StoredRecord};
+    let token = std::env::var("WAAS_TEST_PKCS11_TOKEN")
+        .expect("WAAS_TEST_PKCS11_TOKEN is unset: run the tests with `cargo xtask test`, which prepares SoftHSM2");
+    let moto = Moto::start();
+    let key_ids = kms_keys(moto.port, 3).await;
+    let data_dir = unique_dir("tiers");
+    let mut settings = settings(&data_dir, None, Pool::Cold);
+    settings.signer.aws_kms = Some(AwsKmsSettings {
+        region: "eu-west-1".into(),
+        endpoint: Some(format!("http://127.0.0.1:{}", moto.port)),
+        key_ids,
+        access_key_id: Some("test".into()),
+        secret_access_key: Some(SecretString::from("test")),
+        timeout_secs: 3,
+    });
+    settings.signer.pkcs11 = Some(Pkcs11Settings {
+        module: std::env::var("WAAS_TEST_PKCS11_MODULE")
+            .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into())
+            .into(),
+        token_label: token,
+        pin: SecretString::from(
+            std::env::var("WAAS_TEST_PKCS11_PIN").unwrap_or_else(|_| "1234".into()),
+        ),
+        key_label_prefix: format!("tiers-{}", uuid::Uuid::now_v7().simple()),
+    });
+    let app = spawn_with(settings, Pool::Cold).await;
+
+    let mut wallets = Vec::new();
+    for tier in [Some("aws-kms"), Some("pkcs11"), None] {
+        let mut body = json!({"name": format!("tenant {tier:?}")});
+        if let Some(tier) = tier {
+            body["key_protection"] = json!(tier);
+        }
+        let tenant = app
+            .post("/v1/tenants", crate::helpers::OPERATOR_TOKEN, body)
+            .await;
+        assert_eq!(tenant.status, 201, "{}", tenant.body);
+        let expected = tier.unwrap_or("local");
+        assert_eq!(tenant.body["key_protection"], expected);
+        let id = tenant.body["id"].as_str().unwrap();
+        let key = app
+            .post(
+                &format!("/v1/tenants/{id}/api-keys"),
+                crate::helpers::OPERATOR_TOKEN,
+                json!({"name": "k", "scopes": ALL_SCOPES}),
+            )
+            .await
+            .body["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let wallet = app
+            .post("/v1/wallets", &key, json!({"chain": "solana", "name": "w"}))
+            .await;
+        assert_eq!(wallet.status, 201, "{}", wallet.body);
+        assert_eq!(wallet.body["key_protection"], expected);
+        let path = format!(
+            "/v1/wallets/{}/signatures",
+            wallet.body["id"].as_str().unwrap()
+        );
+        let signed = app
+            .post(&path, &key, json!({"kind": "message", "message": "tiered"}))
+            .await;
+        assert_eq!(signed.status, 201, "{}", signed.body);
+        verify_ed25519(
+            wallet.body["public_key"].as_str().unwrap(),
+            b"tiered",
+            signed.body["signature"].as_str().unwrap(),
+        );
+        wallets.push((
+            expected,
+            wallet.body["id"].as_str().unwrap().to_string(),
+            key,
+            path,
+        ));
+    }
+
+    // An unconfigured tier is refused with the offered ones named.
+    let reply = app
+        .post(
+            "/v1/tenants",
+            crate::helpers::OPERATOR_TOKEN,
+            json!({"name": "x", "key_protection": "vault"}),
+        )
+        .await;
+    reply.assert_problem(422, "validation_failed");
+    assert!(
+        reply.body["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("local, aws-kms, pkcs11")
+    );
+
+    // Each share at every party is sealed under its tenant's tier.
+    for index in 1..=3 {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join(format!("party-{index}/store.db")).display()
+        );
+        let store =
+            waas_store::PartyStore::new(waas_store::connect_party_store(&url).await.unwrap());
+        for (tier, wallet_id, _, _) in &wallets {
+            let record = store
+                .get("frost-key-package", wallet_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&waas_custody::protector_of(&record.sealed).unwrap(), tier);
+        }
+    }
+
+    // Swap the tier of the KMS tenant's share at two parties: the HSM cannot open it, so
+    // no signer set can sign, and nothing falls back to another tier.
+    let (_, kms_wallet, kms_key, kms_path) = &wallets[0];
+    for index in 1..=2 {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join(format!("party-{index}/store.db")).display()
+        );
+        let store =
+            waas_store::PartyStore::new(waas_store::connect_party_store(&url).await.unwrap());
+        let record = store
+            .get("frost-key-package", kms_wallet)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut envelope: serde_json::Value = serde_json::from_slice(&record.sealed).unwrap();
+        envelope["data_key"]["protector"] = json!("pkcs11");
+        assert!(store.delete("frost-key-package", kms_wallet).await.unwrap());
+        store
+            .insert(StoredRecord {
+                sealed: serde_json::to_vec(&envelope).unwrap(),
+                ..record
+            })
+            .await
+            .unwrap();
+    }
+    let reply = app
+        .post(
+            kms_path,
+            kms_key,
+            json!({"kind": "message", "message": "swapped"}),
+        )
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert_eq!(reply.body["code"], "signing_failed");
+}

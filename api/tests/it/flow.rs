@@ -462,7 +462,7 @@ async fn a_presignature_is_used_at_most_once() {
                     generate_primes: false,
                 },
                 store,
-                std::sync::Arc::new(protector),
+                waas_custody::ProtectorSet::single(std::sync::Arc::new(protector)),
             );
             found = Some((index, id, node));
             break;

@@ -76,7 +76,7 @@ fn parties(n: u16) -> Vec<Arc<PartyNode>> {
                     generate_primes: false,
                 },
                 Arc::new(MemoryStore::default()),
-                Arc::new(protector),
+                waas_custody::ProtectorSet::single(Arc::new(protector)),
             ))
         })
         .collect()
@@ -115,6 +115,7 @@ async fn frost_keys_sign_across_thresholds() {
                 tenant_id,
                 key_id,
                 scheme: Scheme::FrostEd25519,
+                protection: "local".into(),
             })
             .await
             .unwrap();
@@ -172,6 +173,7 @@ async fn ecdsa_keygen_is_refused_until_aux_info_exists() {
             tenant_id: TenantId::new(),
             key_id: WalletId::new(),
             scheme: Scheme::EcdsaSecp256k1,
+            protection: "local".into(),
         })
         .await
         .unwrap_err();
@@ -238,6 +240,7 @@ async fn a_tampered_protocol_message_is_rejected_naming_the_culprit() {
             tenant_id: TenantId::new(),
             key_id: WalletId::new(),
             scheme: Scheme::FrostEd25519,
+            protection: "local".into(),
         })
         .await
         .unwrap_err();

@@ -9,6 +9,8 @@ pub struct Model {
     pub id: String,
     pub name: String,
     pub created_at: DateTimeUtc,
+    /// `local`, `aws-kms` or `pkcs11`.
+    pub key_protection: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,8 @@ pub struct Model {
     /// Hex.
     pub public_data: String,
     pub created_at: DateTimeUtc,
+    /// `local`, `aws-kms` or `pkcs11`.
+    pub key_protection: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
