@@ -36,6 +36,7 @@ fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
             presignatures_per_key,
             session_timeout_secs: 120,
             key_protection: "local".into(),
+            data_key_cache_secs: 300,
             allow_local_key_protection_in_production: false,
             aws_kms: None,
             pkcs11: None,

@@ -2,7 +2,7 @@
 //! `openapi/v1.json` (a test fails when the two drift).
 
 use crate::problem::{Problem, ProblemFieldError};
-use crate::routes::{api_keys, events, health, tenants, wallets};
+use crate::routes::{api_keys, events, health, metrics, tenants, wallets};
 use crate::state::AppState;
 use crate::wire::*;
 use axum::routing::get;
@@ -42,7 +42,9 @@ impl Modify for SecuritySchemes {
 #[openapi(
     info(title = "waas API", version = "1", description = "Threshold (MPC) wallets as a service. Errors are RFC 9457 problem+json with a stable `code`."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz,
+        health::readyz,
+        metrics::metrics,
         tenants::create_tenant, tenants::get_tenant, tenants::create_tenant_api_key,
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::revoke_api_key,
         wallets::create_wallet, wallets::list_wallets, wallets::get_wallet, wallets::create_signature,

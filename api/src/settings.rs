@@ -50,6 +50,8 @@ pub struct SignerSettings {
     /// How every party protects its records: `local` (a key file per party), `aws-kms`
     /// (one KMS key per party) or `pkcs11` (one HSM key per party).
     pub key_protection: String,
+    /// Seconds an unwrapped data key stays cached in memory (0 disables the cache).
+    pub data_key_cache_secs: u64,
     /// Allow `local` key protection when `mode = "production"` (refused otherwise).
     pub allow_local_key_protection_in_production: bool,
     #[serde(default)]
@@ -111,6 +113,7 @@ impl Settings {
             .set_default("data_dir", "./waas-data")?
             .set_default("mode", "development")?
             .set_default("signer.key_protection", "local")?
+            .set_default("signer.data_key_cache_secs", 300)?
             .set_default("signer.allow_local_key_protection_in_production", false)?
             .set_default("signer.parties", 3)?
             .set_default("signer.threshold", 2)?

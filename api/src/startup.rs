@@ -4,6 +4,7 @@
 use crate::problem::finalize_problems;
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::state::CustodyStats;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,8 +22,8 @@ use waas_core::Threshold;
 use waas_core::ports::KeyProtector;
 use waas_core::ports::{PoolStatus, ShareStore, SignerPool, SystemClock};
 use waas_custody::{
-    AwsKmsConfig, AwsKmsKeyProtector, LocalKeyProtector, Pkcs11Config, Pkcs11KeyProtector,
-    ProtectorSet,
+    AwsKmsConfig, AwsKmsKeyProtector, CachingProtector, LocalKeyProtector, Pkcs11Config,
+    Pkcs11KeyProtector, ProtectorSet,
 };
 use waas_signer::{
     Coordinator, CoordinatorConfig, LocalPartyLink, PartyConfig, PartyLink, PartyNode, PrimesFile,
@@ -57,12 +58,15 @@ pub struct Application {
     background: Background,
 }
 
-async fn build_parties(settings: &Settings) -> anyhow::Result<Vec<Arc<PartyNode>>> {
+async fn build_parties(
+    settings: &Settings,
+    stats: &mut Vec<CustodyStats>,
+) -> anyhow::Result<Vec<Arc<PartyNode>>> {
     let mut parties = Vec::new();
     for index in 0..settings.signer.parties {
         let dir = settings.party_dir(index);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let protectors = key_protectors(settings, index, &dir)
+        let protectors = key_protectors(settings, index, &dir, stats)
             .await
             .with_context(|| format!("key protection of party index {index}"))?;
         let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
@@ -131,6 +135,7 @@ async fn key_protectors(
     settings: &Settings,
     index: u16,
     dir: &std::path::Path,
+    stats: &mut Vec<CustodyStats>,
 ) -> anyhow::Result<ProtectorSet> {
     let signer = &settings.signer;
     let tiers = key_protection_tiers(settings)?;
@@ -177,7 +182,17 @@ async fn key_protectors(
             }
             other => anyhow::bail!("unknown key protection {other:?}"),
         };
-        protectors.push(protector);
+        let caching = CachingProtector::new(
+            protector,
+            Duration::from_secs(signer.data_key_cache_secs),
+            10_000,
+        );
+        stats.push(CustodyStats {
+            party_index: index,
+            protector: tier.clone(),
+            stats: caching.stats(),
+        });
+        protectors.push(Arc::new(caching));
     }
     Ok(ProtectorSet::new(&signer.key_protection, protectors)?)
 }
@@ -212,7 +227,8 @@ impl Application {
             .context("connecting to the database")?;
         let store = SqlStore::new(db);
 
-        let parties = build_parties(&settings).await?;
+        let mut custody_stats = Vec::new();
+        let parties = build_parties(&settings, &mut custody_stats).await?;
         import_primes(&settings, &parties).await?;
         let links: Vec<Arc<dyn PartyLink>> = parties
             .iter()
@@ -263,6 +279,7 @@ impl Application {
             events: Arc::new(store.clone()),
             pool,
             store,
+            custody_stats: Arc::new(custody_stats),
         };
         let router = app_router(state);
         let listener = TcpListener::bind(&settings.listen)

@@ -14,6 +14,16 @@ pub struct AppState {
     pub events: Arc<dyn EventLog>,
     pub pool: Arc<dyn SignerPool>,
     pub store: SqlStore,
+    /// Key-protection call statistics per party and tier, for `/metrics`.
+    pub custody_stats: Arc<Vec<CustodyStats>>,
+}
+
+/// The statistics of one party's protector of one tier.
+#[derive(Debug, Clone)]
+pub struct CustodyStats {
+    pub party_index: u16,
+    pub protector: String,
+    pub stats: Arc<waas_custody::ProtectorStats>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -5,11 +5,13 @@
 #![deny(clippy::indexing_slicing)]
 
 mod aws_kms;
+mod caching;
 mod envelope;
 mod local;
 mod pkcs11;
 
 pub use aws_kms::{AwsKmsConfig, AwsKmsKeyProtector};
+pub use caching::{CachingProtector, ProtectorStats};
 pub use envelope::{ProtectorSet, open, open_with, protector_of, seal};
 pub use local::LocalKeyProtector;
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyProtector};

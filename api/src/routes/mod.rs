@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod tenants;
 pub mod wallets;
 
@@ -13,6 +14,7 @@ use axum::Router;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(tenants::router())
         .merge(api_keys::router())
         .merge(wallets::router())

@@ -53,6 +53,8 @@ async fn a_kms_outage_is_a_503_with_retry_after_and_heals_by_itself() {
     let data_dir = unique_dir("kms");
     let mut settings = settings(&data_dir, None, Pool::Cold);
     settings.signer.key_protection = "aws-kms".into();
+    // No data-key cache: every signature needs KMS (the cached case is tested below).
+    settings.signer.data_key_cache_secs = 0;
     settings.signer.aws_kms = Some(AwsKmsSettings {
         region: "eu-west-1".into(),
         endpoint: Some(format!("http://127.0.0.1:{}", proxy.port)),
@@ -124,6 +126,90 @@ async fn a_kms_outage_is_a_503_with_retry_after_and_heals_by_itself() {
         b"after",
         signed.body["signature"].as_str().unwrap(),
     );
+    let text = app
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_string();
+    let errors: f64 = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("waas_custody_errors_total{") && l.contains("protector=\"aws-kms\"")
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(errors >= 1.0, "KMS errors counted: {text}");
+}
+
+#[tokio::test]
+async fn cached_data_keys_keep_signing_through_a_short_kms_outage() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port).await;
+    let key_ids = kms_keys(moto.port, 3).await;
+    let data_dir = unique_dir("kms-cached");
+    let mut settings = settings(&data_dir, None, Pool::Cold);
+    settings.signer.key_protection = "aws-kms".into();
+    settings.signer.data_key_cache_secs = 300;
+    settings.signer.aws_kms = Some(AwsKmsSettings {
+        region: "eu-west-1".into(),
+        endpoint: Some(format!("http://127.0.0.1:{}", proxy.port)),
+        key_ids,
+        access_key_id: Some("test".into()),
+        secret_access_key: Some(SecretString::from("test")),
+        timeout_secs: 2,
+    });
+    let app = spawn_with(settings, Pool::Cold).await;
+    let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let wallet = app
+        .post(
+            "/v1/wallets",
+            &key,
+            json!({"chain": "solana", "name": "cached"}),
+        )
+        .await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let path = format!(
+        "/v1/wallets/{}/signatures",
+        wallet.body["id"].as_str().unwrap()
+    );
+    let public_key = wallet.body["public_key"].as_str().unwrap().to_string();
+    for message in ["warm", "hit"] {
+        let signed = app
+            .post(&path, &key, json!({"kind": "message", "message": message}))
+            .await;
+        assert_eq!(signed.status, 201, "{}", signed.body);
+    }
+
+    proxy.cut();
+    // Signing uses data keys already unwrapped; creating a wallet needs KMS and fails fast.
+    let signed = app
+        .post(&path, &key, json!({"kind": "message", "message": "during"}))
+        .await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    verify_ed25519(
+        &public_key,
+        b"during",
+        signed.body["signature"].as_str().unwrap(),
+    );
+    app.post("/v1/wallets", &key, json!({"chain": "solana", "name": "x"}))
+        .await
+        .assert_problem(503, "custody_unavailable");
+
+    let text = app
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .body
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hits: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("waas_custody_cache_hits_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(hits >= 2.0, "cache hits counted: {text}");
 }
 
 #[tokio::test]

@@ -71,6 +71,7 @@ pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Se
             presignatures_per_key: 1,
             session_timeout_secs: 120,
             key_protection: "local".into(),
+            data_key_cache_secs: 300,
             allow_local_key_protection_in_production: false,
             aws_kms: None,
             pkcs11: None,
