@@ -2,7 +2,7 @@
 //! an HSM (SoftHSM2), a KMS outage answered with 503 and recovered without a restart, and
 //! the production guard against local key files.
 
-use crate::helpers::{ALL_SCOPES, Pool, settings, spawn_with, unique_dir};
+use crate::helpers::{ALL_SCOPES, Pool, TestApp, settings, spawn_with, unique_dir};
 use crate::support::{Moto, Proxy};
 use ed25519_dalek::Verifier;
 use serde_json::json;
@@ -45,25 +45,52 @@ fn verify_ed25519(public_hex: &str, message: &[u8], signature_hex: &str) {
         .expect("Ed25519 signature verifies");
 }
 
+/// Settings for a KMS tier reached at `port`, one key per party.
+fn kms_settings(port: u16, key_ids: Vec<String>, timeout_secs: u64) -> AwsKmsSettings {
+    AwsKmsSettings {
+        region: "eu-west-1".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        key_ids,
+        access_key_id: Some("test".into()),
+        secret_access_key: Some(SecretString::from("test")),
+        timeout_secs,
+    }
+}
+
+/// Settings for the SoftHSM2 token `cargo xtask test` prepares; keys under a fresh prefix.
+fn pkcs11_settings(prefix: &str) -> Pkcs11Settings {
+    let token = std::env::var("WAAS_TEST_PKCS11_TOKEN")
+        .expect("WAAS_TEST_PKCS11_TOKEN is unset: run the tests with `cargo xtask test`, which prepares SoftHSM2");
+    Pkcs11Settings {
+        module: std::env::var("WAAS_TEST_PKCS11_MODULE")
+            .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into())
+            .into(),
+        token_label: token,
+        pin: SecretString::from(
+            std::env::var("WAAS_TEST_PKCS11_PIN").unwrap_or_else(|_| "1234".into()),
+        ),
+        key_label_prefix: format!("{prefix}-{}", uuid::Uuid::now_v7().simple()),
+    }
+}
+
+/// An app whose parties seal under KMS (reached at `kms_port`), with the given cache TTL.
+async fn kms_app(label: &str, kms_port: u16, key_ids: Vec<String>, cache_secs: u64) -> TestApp {
+    let data_dir = unique_dir(label);
+    let mut settings = settings(&data_dir, None, Pool::Cold);
+    settings.signer.key_protection = "aws-kms".into();
+    settings.signer.data_key_cache_secs = cache_secs;
+    settings.signer.aws_kms = Some(kms_settings(kms_port, key_ids, 2));
+    spawn_with(settings, Pool::Cold).await
+}
+
 #[tokio::test]
 async fn a_kms_outage_is_a_503_with_retry_after_and_heals_by_itself() {
     let moto = Moto::start();
     let proxy = Proxy::start(moto.port).await;
     let key_ids = kms_keys(moto.port, 3).await;
-    let data_dir = unique_dir("kms");
-    let mut settings = settings(&data_dir, None, Pool::Cold);
-    settings.signer.key_protection = "aws-kms".into();
     // No data-key cache: every signature needs KMS (the cached case is tested below).
-    settings.signer.data_key_cache_secs = 0;
-    settings.signer.aws_kms = Some(AwsKmsSettings {
-        region: "eu-west-1".into(),
-        endpoint: Some(format!("http://127.0.0.1:{}", proxy.port)),
-        key_ids,
-        access_key_id: Some("test".into()),
-        secret_access_key: Some(SecretString::from("test")),
-        timeout_secs: 2,
-    });
-    let app = spawn_with(settings, Pool::Cold).await;
+    let app = kms_app("kms", proxy.port, key_ids, 0).await;
+    let data_dir = app.data_dir.clone();
     let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
 
     let wallet = app
@@ -148,19 +175,7 @@ async fn cached_data_keys_keep_signing_through_a_short_kms_outage() {
     let moto = Moto::start();
     let proxy = Proxy::start(moto.port).await;
     let key_ids = kms_keys(moto.port, 3).await;
-    let data_dir = unique_dir("kms-cached");
-    let mut settings = settings(&data_dir, None, Pool::Cold);
-    settings.signer.key_protection = "aws-kms".into();
-    settings.signer.data_key_cache_secs = 300;
-    settings.signer.aws_kms = Some(AwsKmsSettings {
-        region: "eu-west-1".into(),
-        endpoint: Some(format!("http://127.0.0.1:{}", proxy.port)),
-        key_ids,
-        access_key_id: Some("test".into()),
-        secret_access_key: Some(SecretString::from("test")),
-        timeout_secs: 2,
-    });
-    let app = spawn_with(settings, Pool::Cold).await;
+    let app = kms_app("kms-cached", proxy.port, key_ids, 300).await;
     let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
     let wallet = app
         .post(
@@ -214,21 +229,10 @@ async fn cached_data_keys_keep_signing_through_a_short_kms_outage() {
 
 #[tokio::test]
 async fn hsm_parties_create_and_sign() {
-    let token = std::env::var("WAAS_TEST_PKCS11_TOKEN")
-        .expect("WAAS_TEST_PKCS11_TOKEN is unset: run the tests with `cargo xtask test`, which prepares SoftHSM2");
     let data_dir = unique_dir("hsm");
     let mut settings = settings(&data_dir, None, Pool::Cold);
     settings.signer.key_protection = "pkcs11".into();
-    settings.signer.pkcs11 = Some(Pkcs11Settings {
-        module: std::env::var("WAAS_TEST_PKCS11_MODULE")
-            .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into())
-            .into(),
-        token_label: token,
-        pin: SecretString::from(
-            std::env::var("WAAS_TEST_PKCS11_PIN").unwrap_or_else(|_| "1234".into()),
-        ),
-        key_label_prefix: format!("api-test-{}", uuid::Uuid::now_v7().simple()),
-    });
+    settings.signer.pkcs11 = Some(pkcs11_settings("api-test"));
     let app = spawn_with(settings, Pool::Cold).await;
     let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
     let wallet = app
@@ -277,30 +281,12 @@ async fn production_mode_refuses_local_key_files_unless_allowed() {
 #[tokio::test]
 async fn tenants_choose_their_tier_and_shares_open_only_through_it() {
     use waas_core::ports::{ShareStore, StoredRecord};
-    let token = std::env::var("WAAS_TEST_PKCS11_TOKEN")
-        .expect("WAAS_TEST_PKCS11_TOKEN is unset: run the tests with `cargo xtask test`, which prepares SoftHSM2");
     let moto = Moto::start();
     let key_ids = kms_keys(moto.port, 3).await;
     let data_dir = unique_dir("tiers");
     let mut settings = settings(&data_dir, None, Pool::Cold);
-    settings.signer.aws_kms = Some(AwsKmsSettings {
-        region: "eu-west-1".into(),
-        endpoint: Some(format!("http://127.0.0.1:{}", moto.port)),
-        key_ids,
-        access_key_id: Some("test".into()),
-        secret_access_key: Some(SecretString::from("test")),
-        timeout_secs: 3,
-    });
-    settings.signer.pkcs11 = Some(Pkcs11Settings {
-        module: std::env::var("WAAS_TEST_PKCS11_MODULE")
-            .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".into())
-            .into(),
-        token_label: token,
-        pin: SecretString::from(
-            std::env::var("WAAS_TEST_PKCS11_PIN").unwrap_or_else(|_| "1234".into()),
-        ),
-        key_label_prefix: format!("tiers-{}", uuid::Uuid::now_v7().simple()),
-    });
+    settings.signer.aws_kms = Some(kms_settings(moto.port, key_ids, 3));
+    settings.signer.pkcs11 = Some(pkcs11_settings("tiers"));
     let app = spawn_with(settings, Pool::Cold).await;
 
     let mut wallets = Vec::new();

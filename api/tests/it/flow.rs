@@ -45,6 +45,18 @@ fn recover_address(digest: &[u8; 32], signature_hex: &str) -> String {
     format!("0x{}", hex::encode(&hash[12..]))
 }
 
+/// Waits (up to 5 minutes) until the background pool holds a presignature for the key.
+async fn wait_for_presignature(app: &TestApp, tenant_id: &str, wallet_id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while app.coordinator.presignatures_ready(tenant_id, wallet_id) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no presignature in 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn sign(app: &TestApp, key: &str, wallet_id: &str, body: Value) -> Value {
     let reply = app
         .post(&format!("/v1/wallets/{wallet_id}/signatures"), key, body)
@@ -124,14 +136,7 @@ async fn run_full_flow(app: TestApp) {
     );
 
     // Once a presignature is ready, signing consumes it (one online round) and still verifies.
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    while app.coordinator.presignatures_ready(&tenant_id, &evm_id) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no presignature in 5 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_presignature(&app, &tenant_id, &evm_id).await;
     let before = app.coordinator.presignatures_ready(&tenant_id, &evm_id);
     let digest: [u8; 32] = Keccak256::digest(b"presigned").into();
     let signed = sign(
@@ -433,14 +438,7 @@ async fn a_presignature_is_used_at_most_once() {
         .await;
     let wallet_id = wallet.body["id"].as_str().unwrap().to_string();
     let address = wallet.body["address"].as_str().unwrap().to_lowercase();
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    while app.coordinator.presignatures_ready(&tenant_id, &wallet_id) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no presignature in 5 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_presignature(&app, &tenant_id, &wallet_id).await;
 
     // Open party 1's store as a second process would, and find a presignature of this key.
     let mut found = None;
