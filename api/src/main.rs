@@ -30,6 +30,27 @@ enum Command {
         #[command(subcommand)]
         command: PrimesCommand,
     },
+    /// Key-encryption-key operations on a running server.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rotate KEKs at every party and re-wrap all data keys (online; re-run to resume).
+    Rotate {
+        /// The server, `http://host:port`.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The operator token.
+        #[arg(long, env = "WAAS_OPERATOR_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Only re-wrap records still under older KEK versions (finish an interrupted run).
+        #[arg(long)]
+        resume: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -58,6 +79,16 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { url, token, resume },
+        } => {
+            eprintln!("rotating key-encryption keys at {url} (this re-wraps every data key)");
+            let body = serde_json::json!({ "new_version": !resume }).to_string();
+            let (status, response) = post_json(&url, "/v1/key-rotations", &token, &body).await?;
+            println!("{response}");
+            anyhow::ensure!(status == 200, "rotation failed with HTTP {status}");
+            Ok(())
+        }
         Command::Primes {
             command: PrimesCommand::Generate { parties, out },
         } => {
@@ -97,4 +128,39 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         );
     }
     application.run_until_stopped().await
+}
+
+/// A minimal HTTP/1.1 POST (the binary carries no HTTP client): returns status and body.
+async fn post_json(
+    url: &str,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = url
+        .strip_prefix("http://")
+        .context("--url must be http://host:port (terminate TLS in front of waas)")?
+        .trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .with_context(|| format!("connecting to {authority}"))?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("malformed HTTP response")?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
 }

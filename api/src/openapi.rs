@@ -2,7 +2,7 @@
 //! `openapi/v1.json` (a test fails when the two drift).
 
 use crate::problem::{Problem, ProblemFieldError};
-use crate::routes::{api_keys, events, health, metrics, tenants, wallets};
+use crate::routes::{api_keys, events, health, metrics, operator, tenants, wallets};
 use crate::state::AppState;
 use crate::wire::*;
 use axum::routing::get;
@@ -49,6 +49,7 @@ impl Modify for SecuritySchemes {
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::revoke_api_key,
         wallets::create_wallet, wallets::list_wallets, wallets::get_wallet, wallets::create_signature,
         events::list_events,
+        operator::rotate_keys,
     ),
     components(schemas(
         Problem, ProblemFieldError,
@@ -57,11 +58,12 @@ impl Modify for SecuritySchemes {
         CreateWalletRequest, WalletResponse, WalletList, ThresholdResponse,
         CreateSignatureRequest, SignatureResponse,
         EventResponse, EventList,
+        KeyRotationRequest, KeyRotationResponse, PartyRotation,
         HealthResponse, ReadinessResponse, SignerPoolReadiness,
     )),
     modifiers(&SecuritySchemes),
     tags(
-        (name = "health"), (name = "tenants", description = "Operator only"),
+        (name = "health"), (name = "tenants", description = "Operator only"), (name = "operator", description = "Operator maintenance"),
         (name = "api-keys"), (name = "wallets"), (name = "events"),
     ),
 )]

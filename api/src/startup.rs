@@ -280,6 +280,7 @@ impl Application {
             pool,
             store,
             custody_stats: Arc::new(custody_stats),
+            parties: Arc::new(parties.clone()),
         };
         let router = app_router(state);
         let listener = TcpListener::bind(&settings.listen)

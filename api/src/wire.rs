@@ -272,3 +272,29 @@ pub struct ReadinessResponse {
     pub database: bool,
     pub signer_pool: SignerPoolReadiness,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotationRequest {
+    /// Make a new KEK version current first (local key files, HSM keys). `false` only
+    /// re-wraps records still under an older version (e.g. to resume an interrupted run, or
+    /// after configuring a new KMS key). Default `true`.
+    pub new_version: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartyRotation {
+    pub party_index: u16,
+    /// KEK versions made current by this pass.
+    pub new_keks: Vec<String>,
+    /// Records whose data key was re-wrapped under the current KEK.
+    pub rewrapped: u64,
+    pub already_current: u64,
+    /// Records consumed or changed during the pass (left alone; re-run to cover them).
+    pub changed_meanwhile: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRotationResponse {
+    pub parties: Vec<PartyRotation>,
+}

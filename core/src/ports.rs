@@ -84,6 +84,18 @@ pub enum CustodyError {
 pub trait KeyProtector: Send + Sync + fmt::Debug {
     /// `local`, `aws-kms`, `pkcs11`.
     fn kind(&self) -> &'static str;
+    /// The KEK (version) new wraps use; records wrapped under another one are re-wrapped by a
+    /// rotation.
+    fn current_kek_id(&self) -> String;
+    /// Makes a new KEK version current and returns its id. Earlier versions keep unwrapping
+    /// until every record is re-wrapped.
+    async fn rotate(&self) -> Result<String, CustodyError> {
+        Err(CustodyError::Unavailable(format!(
+            "{} KEKs are rotated by configuration: configure the new key and keep the old one \
+             readable, then re-wrap",
+            self.kind()
+        )))
+    }
     /// A fresh data key and its wrapped form. The default draws 32 random bytes and wraps
     /// them; a KMS asks the service for both at once (`GenerateDataKey`).
     async fn generate_data_key(
@@ -141,6 +153,15 @@ pub trait ShareStore: Send + Sync + fmt::Debug {
     async fn get(&self, kind: &str, id: &str) -> Result<Option<StoredRecord>, ShareStoreError>;
     /// Ids of every record of a kind, oldest first.
     async fn list_ids(&self, kind: &str) -> Result<Vec<String>, ShareStoreError>;
+    /// Replaces a record's sealed bytes if they still equal `expected` (compare-and-swap, so
+    /// a record consumed or changed meanwhile is left alone); `true` if replaced.
+    async fn replace(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: &[u8],
+        sealed: Vec<u8>,
+    ) -> Result<bool, ShareStoreError>;
     /// Deletes a record; `true` if it existed. Used to consume one-time material.
     async fn delete(&self, kind: &str, id: &str) -> Result<bool, ShareStoreError>;
 }

@@ -134,6 +134,10 @@ impl KeyProtector for AwsKmsKeyProtector {
         "aws-kms"
     }
 
+    fn current_kek_id(&self) -> String {
+        self.key_id.clone()
+    }
+
     async fn generate_data_key(
         &self,
         context: &KeyContext,
@@ -155,7 +159,7 @@ impl KeyProtector for AwsKmsKeyProtector {
             data_key,
             WrappedKey {
                 protector: self.kind().into(),
-                kek_id: output.key_id().unwrap_or(&self.key_id).to_string(),
+                kek_id: self.key_id.clone(),
                 bytes: wrapped.as_ref().to_vec(),
             },
         ))
@@ -180,7 +184,7 @@ impl KeyProtector for AwsKmsKeyProtector {
             .ok_or_else(|| CustodyError::Malformed("KMS returned no ciphertext".into()))?;
         Ok(WrappedKey {
             protector: self.kind().into(),
-            kek_id: output.key_id().unwrap_or(&self.key_id).to_string(),
+            kek_id: self.key_id.clone(),
             bytes: wrapped.as_ref().to_vec(),
         })
     }

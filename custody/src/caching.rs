@@ -85,6 +85,14 @@ impl KeyProtector for CachingProtector {
         self.inner.kind()
     }
 
+    fn current_kek_id(&self) -> String {
+        self.inner.current_kek_id()
+    }
+
+    async fn rotate(&self) -> Result<String, CustodyError> {
+        self.timed(self.inner.rotate()).await
+    }
+
     async fn generate_data_key(
         &self,
         context: &KeyContext,

@@ -52,6 +52,11 @@ impl ProtectorSet {
         &self.default
     }
 
+    /// Every protector of the set.
+    pub fn all(&self) -> &[Arc<dyn KeyProtector>] {
+        &self.protectors
+    }
+
     /// The tiers this set can seal under.
     pub fn kinds(&self) -> Vec<String> {
         self.protectors
@@ -107,6 +112,27 @@ pub fn protector_of(sealed: &[u8]) -> Result<String, CustodyError> {
 
 fn parse(sealed: &[u8]) -> Result<SealedEnvelope, CustodyError> {
     serde_json::from_slice(sealed).map_err(|e| CustodyError::Malformed(e.to_string()))
+}
+
+/// Re-wraps a record's data key under its protector's current KEK. The ciphertext is kept
+/// as it is (the data key does not change). `None` when it is already current.
+pub async fn rewrap(
+    set: &ProtectorSet,
+    context: &KeyContext,
+    sealed: &[u8],
+) -> Result<Option<Vec<u8>>, CustodyError> {
+    let mut envelope = parse(sealed)?;
+    let protector = set
+        .get(&envelope.data_key.protector)
+        .ok_or_else(|| CustodyError::UnknownProtector(envelope.data_key.protector.clone()))?;
+    if envelope.data_key.kek_id == protector.current_kek_id() {
+        return Ok(None);
+    }
+    let data_key = protector.unwrap(&envelope.data_key, context).await?;
+    envelope.data_key = protector.wrap(&data_key, context).await?;
+    serde_json::to_vec(&envelope)
+        .map(Some)
+        .map_err(|e| CustodyError::Malformed(e.to_string()))
 }
 
 /// Decrypts a record with whichever protector of `set` wrapped it.

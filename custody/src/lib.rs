@@ -12,6 +12,6 @@ mod pkcs11;
 
 pub use aws_kms::{AwsKmsConfig, AwsKmsKeyProtector};
 pub use caching::{CachingProtector, ProtectorStats};
-pub use envelope::{ProtectorSet, open, open_with, protector_of, seal};
+pub use envelope::{ProtectorSet, open, open_with, protector_of, rewrap, seal};
 pub use local::LocalKeyProtector;
 pub use pkcs11::{Pkcs11Config, Pkcs11KeyProtector};

@@ -9,82 +9,130 @@ use sha2::{Digest, Sha256};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use waas_core::ports::{CustodyError, KeyContext, KeyProtector, WrappedKey};
 use waas_core::secret::SymmetricKey;
 use zeroize::Zeroize;
 
-/// A KEK held in a local file.
+/// A KEK held in local files: `kek.key` is version 1, `kek.v2.key`, `kek.v3.key`… later
+/// versions made by rotation. New wraps use the newest; every loaded version still unwraps.
 pub struct LocalKeyProtector {
-    kek: SymmetricKey,
-    kek_id: String,
+    base: PathBuf,
+    /// (kek id, key), oldest first; the last is current.
+    versions: RwLock<Vec<(String, SymmetricKey)>>,
 }
 
 impl std::fmt::Debug for LocalKeyProtector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalKeyProtector")
-            .field("kek_id", &self.kek_id)
+            .field("kek_id", &self.kek_id())
             .field("kek", &"<redacted>")
             .finish()
     }
 }
 
+fn version_path(base: &Path, version: usize) -> PathBuf {
+    if version <= 1 {
+        return base.to_path_buf();
+    }
+    let stem = base.file_stem().and_then(|s| s.to_str()).unwrap_or("kek");
+    let extension = base.extension().and_then(|s| s.to_str()).unwrap_or("key");
+    base.with_file_name(format!("{stem}.v{version}.{extension}"))
+}
+
+fn create_key_file(path: &Path) -> Result<(), CustodyError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| {
+            CustodyError::Unavailable(format!("creating {}: {e}", parent.display()))
+        })?;
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
+    bytes.zeroize();
+    written.map_err(|e| {
+        CustodyError::Unavailable(format!("creating key file {}: {e}", path.display()))
+    })?;
+    tracing::info!(path = %path.display(), "created local key-encryption key");
+    Ok(())
+}
+
+fn read_key_file(path: &Path) -> Result<(String, SymmetricKey), CustodyError> {
+    let metadata = fs::metadata(path)
+        .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        return Err(CustodyError::Unavailable(format!(
+            "key file {} is readable by group or others; chmod 600 it",
+            path.display()
+        )));
+    }
+    let mut bytes = fs::read(path)
+        .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
+    let Ok(array) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+        bytes.zeroize();
+        return Err(CustodyError::Unavailable(format!(
+            "key file {} must hold exactly 32 bytes",
+            path.display()
+        )));
+    };
+    bytes.zeroize();
+    let fingerprint = Sha256::digest([b"waas-kek-id".as_slice(), &array].concat());
+    let kek_id = format!(
+        "local:{}",
+        hex::encode(fingerprint.get(..8).unwrap_or_default())
+    );
+    Ok((kek_id, SymmetricKey::from_bytes(array)))
+}
+
 impl LocalKeyProtector {
-    /// Reads the KEK at `path`, creating it (mode 0600, 32 random bytes) when missing.
+    /// Reads the KEK versions at `path` (creating version 1, mode 0600, when missing).
     /// Refuses a file of the wrong size or one that others can read.
     pub fn open_or_create(path: &Path) -> Result<Self, CustodyError> {
         if !path.exists() {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(|e| {
-                    CustodyError::Unavailable(format!("creating {}: {e}", parent.display()))
-                })?;
-            }
-            let mut bytes = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            let written = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
-            bytes.zeroize();
-            written.map_err(|e| {
-                CustodyError::Unavailable(format!("creating key file {}: {e}", path.display()))
-            })?;
-            tracing::info!(path = %path.display(), "created local key-encryption key");
+            create_key_file(path)?;
         }
-        let metadata = fs::metadata(path)
-            .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
-        if metadata.permissions().mode() & 0o077 != 0 {
-            return Err(CustodyError::Unavailable(format!(
-                "key file {} is readable by group or others; chmod 600 it",
-                path.display()
-            )));
+        let mut versions = vec![read_key_file(path)?];
+        let mut next = 2;
+        while version_path(path, next).exists() {
+            versions.push(read_key_file(&version_path(path, next))?);
+            next += 1;
         }
-        let mut bytes = fs::read(path)
-            .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
-        let Ok(array) = <[u8; 32]>::try_from(bytes.as_slice()) else {
-            bytes.zeroize();
-            return Err(CustodyError::Unavailable(format!(
-                "key file {} must hold exactly 32 bytes",
-                path.display()
-            )));
-        };
-        bytes.zeroize();
-        let fingerprint = Sha256::digest([b"waas-kek-id".as_slice(), &array].concat());
-        let kek_id = format!(
-            "local:{}",
-            hex::encode(fingerprint.get(..8).unwrap_or_default())
-        );
         Ok(Self {
-            kek: SymmetricKey::from_bytes(array),
-            kek_id,
+            base: path.to_path_buf(),
+            versions: RwLock::new(versions),
         })
     }
 
-    /// A short public fingerprint of the KEK (not secret).
-    pub fn kek_id(&self) -> &str {
-        &self.kek_id
+    /// A short public fingerprint of the current KEK version (not secret).
+    pub fn kek_id(&self) -> String {
+        self.versions
+            .read()
+            .ok()
+            .and_then(|v| v.last().map(|(id, _)| id.clone()))
+            .unwrap_or_default()
+    }
+
+    fn key(&self, kek_id: Option<&str>) -> Result<(String, SymmetricKey), CustodyError> {
+        let versions = self
+            .versions
+            .read()
+            .map_err(|_| CustodyError::Unavailable("key versions lock poisoned".into()))?;
+        let found = match kek_id {
+            None => versions.last(),
+            Some(wanted) => versions.iter().find(|(id, _)| id == wanted),
+        };
+        found.cloned().ok_or_else(|| {
+            CustodyError::Integrity(format!(
+                "data key was wrapped by {}, which this node does not hold",
+                kek_id.unwrap_or("?")
+            ))
+        })
     }
 }
 
@@ -94,14 +142,32 @@ impl KeyProtector for LocalKeyProtector {
         "local"
     }
 
+    fn current_kek_id(&self) -> String {
+        self.kek_id()
+    }
+
+    /// Writes a new key file version (0600) and makes it current.
+    async fn rotate(&self) -> Result<String, CustodyError> {
+        let mut versions = self
+            .versions
+            .write()
+            .map_err(|_| CustodyError::Unavailable("key versions lock poisoned".into()))?;
+        let path = version_path(&self.base, versions.len() + 1);
+        create_key_file(&path)?;
+        let (kek_id, key) = read_key_file(&path)?;
+        versions.push((kek_id.clone(), key));
+        Ok(kek_id)
+    }
+
     async fn wrap(
         &self,
         data_key: &SymmetricKey,
         context: &KeyContext,
     ) -> Result<WrappedKey, CustodyError> {
+        let (kek_id, kek) = self.key(None)?;
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let cipher = Aes256Gcm::new(self.kek.expose().into());
+        let cipher = Aes256Gcm::new(kek.expose().into());
         let aad = context.aad();
         let ciphertext = cipher
             .encrypt(
@@ -114,7 +180,7 @@ impl KeyProtector for LocalKeyProtector {
             .map_err(|_| CustodyError::Malformed("wrapping failed".into()))?;
         Ok(WrappedKey {
             protector: self.kind().into(),
-            kek_id: self.kek_id.clone(),
+            kek_id,
             bytes: [nonce.as_slice(), &ciphertext].concat(),
         })
     }
@@ -124,17 +190,12 @@ impl KeyProtector for LocalKeyProtector {
         wrapped: &WrappedKey,
         context: &KeyContext,
     ) -> Result<SymmetricKey, CustodyError> {
-        if wrapped.kek_id != self.kek_id {
-            return Err(CustodyError::Integrity(format!(
-                "data key was wrapped by {}, this node holds {}",
-                wrapped.kek_id, self.kek_id
-            )));
-        }
+        let (_, kek) = self.key(Some(&wrapped.kek_id))?;
         let (nonce, ciphertext) = wrapped
             .bytes
             .split_at_checked(12)
             .ok_or_else(|| CustodyError::Malformed("wrapped key too short".into()))?;
-        let cipher = Aes256Gcm::new(self.kek.expose().into());
+        let cipher = Aes256Gcm::new(kek.expose().into());
         let aad = context.aad();
         let mut plain = cipher
             .decrypt(
@@ -166,7 +227,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         let second = LocalKeyProtector::open_or_create(&path).unwrap();
         assert_eq!(first.kek_id(), second.kek_id());
-        assert!(!format!("{first:?}").contains(&hex::encode(first.kek.expose())));
+        assert!(!format!("{first:?}").contains(&hex::encode(first.key(None).unwrap().1.expose())));
 
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         assert!(LocalKeyProtector::open_or_create(&path).is_err());

@@ -214,6 +214,10 @@ impl KeyProtector for Pkcs11KeyProtector {
         "pkcs11"
     }
 
+    fn current_kek_id(&self) -> String {
+        self.inner.kek_id.clone()
+    }
+
     async fn wrap(
         &self,
         data_key: &SymmetricKey,

@@ -20,7 +20,7 @@ mod vault;
 
 pub use coordinator::{Coordinator, CoordinatorConfig};
 pub use ecdsa::{PrimesFile, generate_primes_file};
-pub use party::{PartyConfig, PartyNode};
+pub use party::{PartyConfig, PartyNode, RotationReport};
 pub use transport::{
     FailureKind, LocalPartyLink, PartyEvent, PartyLink, PartySession, PartyStatus, Route,
     SessionKind, SessionStart, WireMessage,

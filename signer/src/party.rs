@@ -25,6 +25,17 @@ pub struct PartyConfig {
     pub generate_primes: bool,
 }
 
+/// What a rotation pass did at one party.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RotationReport {
+    pub party_index: u16,
+    /// KEK versions made current by this pass.
+    pub new_keks: Vec<String>,
+    pub rewrapped: u64,
+    pub already_current: u64,
+    pub changed_meanwhile: u64,
+}
+
 /// One signer party.
 #[derive(Debug)]
 pub struct PartyNode {
@@ -94,6 +105,35 @@ impl PartyNode {
             self.vault.delete(kind::ECDSA_PRESIGNATURE, id).await?;
         }
         Ok(ids.len())
+    }
+
+    /// Key-encryption-key rotation at this party: optionally makes a new KEK version current
+    /// (where the protector can), then re-wraps every record still under an older version.
+    pub async fn rotate_keys(&self, new_version: bool) -> Result<RotationReport, SignerError> {
+        let mut new_keks = Vec::new();
+        if new_version {
+            for (protector, result) in self.vault.rotate_protectors().await {
+                match result {
+                    Ok(kek_id) => new_keks.push(kek_id),
+                    Err(error) => {
+                        tracing::info!(party_index = self.config.index, %protector, %error, "not rotated")
+                    }
+                }
+            }
+        }
+        let rewrap = self.vault.rewrap_all(&kind::ALL).await?;
+        tracing::info!(
+            party_index = self.config.index,
+            ?rewrap,
+            "key rotation pass finished"
+        );
+        Ok(RotationReport {
+            party_index: self.config.index,
+            new_keks,
+            rewrapped: rewrap.rewrapped,
+            already_current: rewrap.already_current,
+            changed_meanwhile: rewrap.changed_meanwhile,
+        })
     }
 
     /// Adds an externally generated prime set to this party's pool.

@@ -13,6 +13,23 @@ pub mod kind {
     pub const PRIMES: &str = "paillier-primes";
     pub const EDDSA_SHARE: &str = "frost-key-package";
     pub const ECDSA_PRESIGNATURE: &str = "cggmp-presignature";
+    /// Every kind, for passes over the whole store (rotation).
+    pub const ALL: [&str; 5] = [
+        ECDSA_SHARE,
+        ECDSA_AUX,
+        PRIMES,
+        EDDSA_SHARE,
+        ECDSA_PRESIGNATURE,
+    ];
+}
+
+/// What a re-wrap pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RewrapReport {
+    pub rewrapped: u64,
+    pub already_current: u64,
+    /// Consumed or replaced by someone else between read and write; left alone.
+    pub changed_meanwhile: u64,
 }
 
 /// The tenant name used for pool-wide material.
@@ -109,6 +126,45 @@ impl Vault {
             Some(record) => Ok(Some(waas_custody::protector_of(&record.sealed)?)),
             None => Ok(None),
         }
+    }
+
+    /// Re-wraps every record of `kinds` whose data key is not under its protector's current
+    /// KEK. Safe to run while the party serves sessions and to re-run after an interruption:
+    /// each record is replaced atomically and only if unchanged since it was read.
+    pub async fn rewrap_all(&self, kinds: &[&str]) -> Result<RewrapReport, SignerError> {
+        let mut report = RewrapReport::default();
+        for kind in kinds {
+            for id in self.store.list_ids(kind).await? {
+                let Some(record) = self.store.get(kind, &id).await? else {
+                    continue;
+                };
+                let context = self.context(&record.tenant, &id);
+                match waas_custody::rewrap(&self.protectors, &context, &record.sealed).await? {
+                    None => report.already_current += 1,
+                    Some(sealed) => {
+                        if self
+                            .store
+                            .replace(kind, &id, &record.sealed, sealed)
+                            .await?
+                        {
+                            report.rewrapped += 1;
+                        } else {
+                            report.changed_meanwhile += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Makes a new KEK version current for every protector that can rotate by itself.
+    pub async fn rotate_protectors(&self) -> Vec<(String, Result<String, CustodyError>)> {
+        let mut results = Vec::new();
+        for protector in self.protectors.all() {
+            results.push((protector.kind().to_string(), protector.rotate().await));
+        }
+        results
     }
 
     pub async fn list(&self, kind: &str) -> Result<Vec<String>, SignerError> {

@@ -61,6 +61,27 @@ impl ShareStore for PartyStore {
         Ok(rows.into_iter().map(|row| row.id).collect())
     }
 
+    async fn replace(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: &[u8],
+        sealed: Vec<u8>,
+    ) -> Result<bool, ShareStoreError> {
+        let result = party_records::Entity::update_many()
+            .col_expr(
+                party_records::Column::Sealed,
+                sea_orm::sea_query::Expr::value(sealed),
+            )
+            .filter(party_records::Column::Kind.eq(kind))
+            .filter(party_records::Column::Id.eq(id))
+            .filter(party_records::Column::Sealed.eq(expected.to_vec()))
+            .exec(&self.db)
+            .await
+            .map_err(store_error)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn delete(&self, kind: &str, id: &str) -> Result<bool, ShareStoreError> {
         let result = party_records::Entity::delete_by_id((kind.to_string(), id.to_string()))
             .exec(&self.db)

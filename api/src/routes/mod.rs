@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod operator;
 pub mod tenants;
 pub mod wallets;
 
@@ -15,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
+        .merge(operator::router())
         .merge(tenants::router())
         .merge(api_keys::router())
         .merge(wallets::router())

@@ -10,6 +10,7 @@ mod helpers;
 mod isolation;
 mod openapi;
 mod operator;
+mod rotation;
 mod settings;
 #[allow(dead_code)]
 #[path = "../../../custody/tests/it/support.rs"]

@@ -51,6 +51,22 @@ impl ShareStore for MemoryStore {
             .map(|(_, id)| id.clone())
             .collect())
     }
+    async fn replace(
+        &self,
+        kind: &str,
+        id: &str,
+        expected: &[u8],
+        sealed: Vec<u8>,
+    ) -> Result<bool, ShareStoreError> {
+        let mut map = self.0.lock().unwrap();
+        match map.get_mut(&(kind.to_string(), id.to_string())) {
+            Some(record) if record.sealed == expected => {
+                record.sealed = sealed;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     async fn delete(&self, kind: &str, id: &str) -> Result<bool, ShareStoreError> {
         Ok(self
             .0
