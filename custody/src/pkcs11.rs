@@ -43,8 +43,11 @@ impl std::fmt::Debug for Pkcs11Config {
 struct Inner {
     /// Kept alive for the sessions; finalized on drop.
     _pkcs11: Pkcs11,
-    key: ObjectHandle,
-    kek_id: String,
+    token_label: String,
+    key_label: String,
+    /// (kek id, key handle) per version, oldest first; the last is current. Version 1 is
+    /// labelled `<key_label>`, later ones `<key_label>.v<N>`.
+    versions: std::sync::RwLock<Vec<(String, ObjectHandle)>>,
     /// Idle sessions, reused (a session serves one call at a time).
     sessions: Mutex<Vec<Session>>,
     open_session: Box<dyn Fn() -> Result<Session, CkError> + Send + Sync>,
@@ -59,7 +62,7 @@ pub struct Pkcs11KeyProtector {
 impl std::fmt::Debug for Pkcs11KeyProtector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pkcs11KeyProtector")
-            .field("kek_id", &self.inner.kek_id)
+            .field("kek_id", &self.current_kek_id())
             .finish()
     }
 }
@@ -90,7 +93,19 @@ fn find_slot(pkcs11: &Pkcs11, token_label: &str) -> Result<Slot, CustodyError> {
     )))
 }
 
-fn find_or_create_key(session: &Session, label: &str) -> Result<ObjectHandle, CustodyError> {
+fn version_label(base: &str, version: usize) -> String {
+    if version <= 1 {
+        base.to_string()
+    } else {
+        format!("{base}.v{version}")
+    }
+}
+
+fn kek_id(token_label: &str, key_label: &str) -> String {
+    format!("pkcs11:{token_label}/{key_label}")
+}
+
+fn find_key(session: &Session, label: &str) -> Result<Option<ObjectHandle>, CustodyError> {
     let template = [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::Label(label.as_bytes().to_vec()),
@@ -98,8 +113,34 @@ fn find_or_create_key(session: &Session, label: &str) -> Result<ObjectHandle, Cu
     let found = session
         .find_objects(&template)
         .map_err(|e| map_error("finding the key", e))?;
-    if let Some(key) = found.first() {
-        return Ok(*key);
+    Ok(found.first().copied())
+}
+
+fn check_key_is_safe(
+    session: &Session,
+    key: ObjectHandle,
+    label: &str,
+) -> Result<(), CustodyError> {
+    let attributes = session
+        .get_attributes(key, &[AttributeType::Extractable, AttributeType::Sensitive])
+        .map_err(|e| map_error("reading key attributes", e))?;
+    let safe = attributes.iter().all(|a| match a {
+        Attribute::Extractable(extractable) => !extractable,
+        Attribute::Sensitive(sensitive) => *sensitive,
+        _ => true,
+    });
+    if safe {
+        Ok(())
+    } else {
+        Err(CustodyError::Unavailable(format!(
+            "HSM key {label:?} is extractable or not sensitive; refusing to use it"
+        )))
+    }
+}
+
+fn find_or_create_key(session: &Session, label: &str) -> Result<ObjectHandle, CustodyError> {
+    if let Some(key) = find_key(session, label)? {
+        return Ok(key);
     }
     session
         .generate_key(
@@ -137,26 +178,28 @@ impl Pkcs11KeyProtector {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => return Err(map_error("logging in", e)),
         }
-        let key = find_or_create_key(&session, &config.key_label)?;
-        let attributes = session
-            .get_attributes(key, &[AttributeType::Extractable, AttributeType::Sensitive])
-            .map_err(|e| map_error("reading key attributes", e))?;
-        let safe = attributes.iter().all(|a| match a {
-            Attribute::Extractable(extractable) => !extractable,
-            Attribute::Sensitive(sensitive) => *sensitive,
-            _ => true,
-        });
-        if !safe {
-            return Err(CustodyError::Unavailable(format!(
-                "HSM key {:?} is extractable or not sensitive; refusing to use it",
-                config.key_label
-            )));
+        let mut versions = Vec::new();
+        let mut version = 1;
+        loop {
+            let label = version_label(&config.key_label, version);
+            let key = if version == 1 {
+                find_or_create_key(&session, &label)?
+            } else {
+                match find_key(&session, &label)? {
+                    Some(key) => key,
+                    None => break,
+                }
+            };
+            check_key_is_safe(&session, key, &label)?;
+            versions.push((kek_id(&config.token_label, &label), key));
+            version += 1;
         }
         let opener = pkcs11.clone();
         let inner = Inner {
             _pkcs11: pkcs11,
-            key,
-            kek_id: format!("pkcs11:{}/{}", config.token_label, config.key_label),
+            token_label: config.token_label.clone(),
+            key_label: config.key_label.clone(),
+            versions: std::sync::RwLock::new(versions),
             sessions: Mutex::new(vec![session]),
             open_session: Box::new(move || opener.open_rw_session(slot)),
         };
@@ -165,8 +208,28 @@ impl Pkcs11KeyProtector {
         })
     }
 
+    /// The (kek id, handle) of version `kek_id`, or of the current version.
+    fn version(&self, kek_id: Option<&str>) -> Result<(String, ObjectHandle), CustodyError> {
+        let versions = self
+            .inner
+            .versions
+            .read()
+            .map_err(|_| CustodyError::Unavailable("HSM key versions lock poisoned".into()))?;
+        let found = match kek_id {
+            None => versions.last(),
+            Some(wanted) => versions.iter().find(|(id, _)| id == wanted),
+        };
+        found.cloned().ok_or_else(|| {
+            CustodyError::Integrity(format!(
+                "data key was wrapped by {}, which this node does not hold",
+                kek_id.unwrap_or("?")
+            ))
+        })
+    }
+
     async fn with_session<T: Send + 'static>(
         &self,
+        key: ObjectHandle,
         work: impl FnOnce(&Session, ObjectHandle) -> Result<T, CustodyError> + Send + 'static,
     ) -> Result<T, CustodyError> {
         let inner = self.inner.clone();
@@ -176,7 +239,7 @@ impl Pkcs11KeyProtector {
                 Some(session) => session,
                 None => (inner.open_session)().map_err(|e| map_error("opening a session", e))?,
             };
-            let result = work(&session, inner.key);
+            let result = work(&session, key);
             if let Ok(mut idle) = inner.sessions.lock() {
                 idle.push(session);
             }
@@ -215,7 +278,36 @@ impl KeyProtector for Pkcs11KeyProtector {
     }
 
     fn current_kek_id(&self) -> String {
-        self.inner.kek_id.clone()
+        self.version(None).map(|(id, _)| id).unwrap_or_default()
+    }
+
+    /// Creates the next key version in the token (sensitive, non-extractable) and makes it
+    /// current.
+    async fn rotate(&self) -> Result<String, CustodyError> {
+        let next = self
+            .inner
+            .versions
+            .read()
+            .map_err(|_| CustodyError::Unavailable("HSM key versions lock poisoned".into()))?
+            .len()
+            + 1;
+        let label = version_label(&self.inner.key_label, next);
+        let (_, current) = self.version(None)?;
+        let created_label = label.clone();
+        let key = self
+            .with_session(current, move |session, _| {
+                let key = find_or_create_key(session, &created_label)?;
+                check_key_is_safe(session, key, &created_label)?;
+                Ok(key)
+            })
+            .await?;
+        let id = kek_id(&self.inner.token_label, &label);
+        self.inner
+            .versions
+            .write()
+            .map_err(|_| CustodyError::Unavailable("HSM key versions lock poisoned".into()))?
+            .push((id.clone(), key));
+        Ok(id)
     }
 
     async fn wrap(
@@ -225,9 +317,9 @@ impl KeyProtector for Pkcs11KeyProtector {
     ) -> Result<WrappedKey, CustodyError> {
         let mut plain = data_key.expose().to_vec();
         let aad = context.aad();
-        let kek_id = self.inner.kek_id.clone();
+        let (kek_id, current) = self.version(None)?;
         let bytes = self
-            .with_session(move |session, key| {
+            .with_session(current, move |session, key| {
                 let mut iv = [0u8; 12];
                 rand::rngs::OsRng.fill_bytes(&mut iv);
                 let mut iv_param = iv;
@@ -251,12 +343,7 @@ impl KeyProtector for Pkcs11KeyProtector {
         wrapped: &WrappedKey,
         context: &KeyContext,
     ) -> Result<SymmetricKey, CustodyError> {
-        if wrapped.kek_id != self.inner.kek_id {
-            return Err(CustodyError::Integrity(format!(
-                "data key was wrapped by {}, this node holds {}",
-                wrapped.kek_id, self.inner.kek_id
-            )));
-        }
+        let (_, key_handle) = self.version(Some(&wrapped.kek_id))?;
         let (iv, sealed) = wrapped
             .bytes
             .split_at_checked(12)
@@ -267,7 +354,7 @@ impl KeyProtector for Pkcs11KeyProtector {
         let sealed = sealed.to_vec();
         let aad = context.aad();
         let what = context.key.clone();
-        self.with_session(move |session, key| {
+        self.with_session(key_handle, move |session, key| {
             let params = GcmParams::new(&mut iv, &aad, 128.into())
                 .map_err(|e| CustodyError::Malformed(format!("GCM parameters: {e}")))?;
             let mut plain = match session.decrypt(&Mechanism::AesGcm(params), key, &sealed) {

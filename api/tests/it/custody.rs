@@ -284,12 +284,14 @@ async fn tenants_choose_their_tier_and_shares_open_only_through_it() {
     let moto = Moto::start();
     let key_ids = kms_keys(moto.port, 3).await;
     let data_dir = unique_dir("tiers");
-    let mut settings = settings(&data_dir, None, Pool::Cold);
+    crate::helpers::copy_warm_parties(&data_dir).await;
+    let mut settings = settings(&data_dir, None, Pool::Warm);
     settings.signer.aws_kms = Some(kms_settings(moto.port, key_ids, 3));
     settings.signer.pkcs11 = Some(pkcs11_settings("tiers"));
-    let app = spawn_with(settings, Pool::Cold).await;
+    let app = spawn_with(settings, Pool::Warm).await;
 
     let mut wallets = Vec::new();
+    let mut evm_shares = Vec::new();
     for tier in [Some("aws-kms"), Some("pkcs11"), None] {
         let mut body = json!({"name": format!("tenant {tier:?}")});
         if let Some(tier) = tier {
@@ -331,6 +333,30 @@ async fn tenants_choose_their_tier_and_shares_open_only_through_it() {
             b"tiered",
             signed.body["signature"].as_str().unwrap(),
         );
+        // An ECDSA (CGGMP) wallet on the same tier; an outside library recovers its address.
+        let evm = app
+            .post("/v1/wallets", &key, json!({"chain": "evm", "name": "e"}))
+            .await;
+        assert_eq!(evm.status, 201, "{}", evm.body);
+        assert_eq!(evm.body["key_protection"], expected);
+        let digest = [0x42u8; 32];
+        let evm_path = format!(
+            "/v1/wallets/{}/signatures",
+            evm.body["id"].as_str().unwrap()
+        );
+        let signed = app
+            .post(
+                &evm_path,
+                &key,
+                json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+            )
+            .await;
+        assert_eq!(signed.status, 201, "{}", signed.body);
+        assert_eq!(
+            crate::flow::recover_address(&digest, signed.body["signature"].as_str().unwrap()),
+            evm.body["address"].as_str().unwrap().to_lowercase()
+        );
+        evm_shares.push((expected, evm.body["id"].as_str().unwrap().to_string()));
         wallets.push((
             expected,
             wallet.body["id"].as_str().unwrap().to_string(),
@@ -366,6 +392,14 @@ async fn tenants_choose_their_tier_and_shares_open_only_through_it() {
         for (tier, wallet_id, _, _) in &wallets {
             let record = store
                 .get("frost-key-package", wallet_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&waas_custody::protector_of(&record.sealed).unwrap(), tier);
+        }
+        for (tier, wallet_id) in &evm_shares {
+            let record = store
+                .get("cggmp-incomplete-key-share", wallet_id)
                 .await
                 .unwrap()
                 .unwrap();

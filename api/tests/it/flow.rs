@@ -27,7 +27,7 @@ fn hex32(text: &str) -> [u8; 32] {
 }
 
 /// Recovers the signer's EVM address from a 65-byte r‖s‖v signature with k256 alone.
-fn recover_address(digest: &[u8; 32], signature_hex: &str) -> String {
+pub(crate) fn recover_address(digest: &[u8; 32], signature_hex: &str) -> String {
     let bytes = hex::decode(signature_hex.trim_start_matches("0x")).expect("hex");
     assert_eq!(bytes.len(), 65);
     let signature = Signature::from_slice(&bytes[..64]).expect("r, s");

@@ -178,14 +178,19 @@ async fn fresh_postgres_database() -> String {
     }
 }
 
+/// Gives `data_dir` three party stores that already hold aux info (ECDSA-ready).
+pub async fn copy_warm_parties(data_dir: &Path) {
+    let template = warm_template().await;
+    for index in 1..=3 {
+        let name = format!("party-{index}");
+        copy_dir(&template.join(&name), &data_dir.join(&name));
+    }
+}
+
 pub async fn spawn_app(backend: Backend, pool: Pool) -> TestApp {
     let data_dir = unique_dir("app");
     if pool == Pool::Warm {
-        let template = warm_template().await;
-        for index in 1..=3 {
-            let name = format!("party-{index}");
-            copy_dir(&template.join(&name), &data_dir.join(&name));
-        }
+        copy_warm_parties(&data_dir).await;
     }
     let database_url = match backend {
         Backend::Sqlite => None,

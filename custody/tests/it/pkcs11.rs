@@ -71,3 +71,52 @@ async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(
         handle.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn hsm_key_rotation_keeps_old_records_readable_and_rewraps_them() {
+    use waas_core::ports::KeyProtector;
+    let label = format!("rotate-{}", uuid::Uuid::now_v7().simple());
+    let hsm = std::sync::Arc::new(Pkcs11KeyProtector::connect(&config(&label)).unwrap());
+    let first_kek = hsm.current_kek_id();
+    let secret = SecretBytes::new(b"sealed before the rotation".to_vec());
+    let old = seal(hsm.as_ref(), &context("tenant-a"), &secret)
+        .await
+        .unwrap();
+
+    let second_kek = hsm.rotate().await.unwrap();
+    assert_ne!(first_kek, second_kek);
+    assert_eq!(hsm.current_kek_id(), second_kek);
+    assert_eq!(
+        open(hsm.as_ref(), &context("tenant-a"), &old)
+            .await
+            .unwrap(),
+        secret
+    );
+
+    let set = waas_custody::ProtectorSet::single(hsm.clone());
+    let rewrapped = waas_custody::rewrap(&set, &context("tenant-a"), &old)
+        .await
+        .unwrap()
+        .expect("re-wrapped");
+    assert!(String::from_utf8_lossy(&rewrapped).contains(&second_kek));
+    assert_eq!(
+        waas_custody::rewrap(&set, &context("tenant-a"), &rewrapped)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A fresh connection finds both versions and uses the newest.
+    let again = Pkcs11KeyProtector::connect(&config(&label)).unwrap();
+    assert_eq!(again.current_kek_id(), second_kek);
+    assert_eq!(
+        open(&again, &context("tenant-a"), &old).await.unwrap(),
+        secret
+    );
+    assert_eq!(
+        open(&again, &context("tenant-a"), &rewrapped)
+            .await
+            .unwrap(),
+        secret
+    );
+}
