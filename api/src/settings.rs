@@ -69,6 +69,10 @@ pub struct AwsKmsSettings {
     pub endpoint: Option<String>,
     /// Key id or ARN per party, in party order (`WAAS_SIGNER__AWS_KMS__KEY_IDS=a,b,c`).
     pub key_ids: Vec<String>,
+    /// After moving parties to new keys: their previous keys, in party order, readable until
+    /// `waas keys rotate --resume` has re-wrapped every record.
+    #[serde(default)]
+    pub previous_key_ids: Vec<String>,
     /// Fixed credentials; unset uses the standard AWS chain (environment, profile, role).
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<SecretString>,
@@ -133,7 +137,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("signer.aws_kms.key_ids"),
+                    .with_list_parse_key("signer.aws_kms.key_ids")
+                    .with_list_parse_key("signer.aws_kms.previous_key_ids"),
             )
             .build()?
             .try_deserialize()

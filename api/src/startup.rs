@@ -163,6 +163,12 @@ async fn key_protectors(
                 Arc::new(
                     AwsKmsKeyProtector::connect(&AwsKmsConfig {
                         key_id: key_id.clone(),
+                        previous_key_ids: kms
+                            .previous_key_ids
+                            .get(usize::from(index))
+                            .cloned()
+                            .into_iter()
+                            .collect(),
                         region: kms.region.clone(),
                         endpoint: kms.endpoint.clone(),
                         timeout: Duration::from_secs(kms.timeout_secs),

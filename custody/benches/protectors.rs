@@ -79,6 +79,7 @@ async fn main() {
     }
     let mut config = AwsKmsConfig {
         key_id: String::new(),
+        previous_key_ids: Vec::new(),
         region: "eu-west-1".into(),
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         timeout: Duration::from_secs(5),

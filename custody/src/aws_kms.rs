@@ -16,6 +16,9 @@ use zeroize::Zeroize;
 pub struct AwsKmsConfig {
     /// Key id, ARN or alias of this party's KMS key.
     pub key_id: String,
+    /// Earlier keys of this party, still accepted for `Decrypt` until a rotation pass has
+    /// re-wrapped every record under `key_id`.
+    pub previous_key_ids: Vec<String>,
     pub region: String,
     /// An endpoint override (an emulator, a VPC endpoint); `None` for AWS itself.
     pub endpoint: Option<String>,
@@ -29,6 +32,7 @@ impl std::fmt::Debug for AwsKmsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AwsKmsConfig")
             .field("key_id", &self.key_id)
+            .field("previous_key_ids", &self.previous_key_ids)
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
             .field("timeout", &self.timeout)
@@ -45,6 +49,7 @@ impl std::fmt::Debug for AwsKmsConfig {
 pub struct AwsKmsKeyProtector {
     client: aws_sdk_kms::Client,
     key_id: String,
+    previous_key_ids: Vec<String>,
 }
 
 fn encryption_context(context: &KeyContext) -> HashMap<String, String> {
@@ -94,6 +99,7 @@ impl AwsKmsKeyProtector {
         Self {
             client: aws_sdk_kms::Client::new(&shared),
             key_id: config.key_id.clone(),
+            previous_key_ids: config.previous_key_ids.clone(),
         }
     }
 
@@ -194,12 +200,18 @@ impl KeyProtector for AwsKmsKeyProtector {
         wrapped: &WrappedKey,
         context: &KeyContext,
     ) -> Result<SymmetricKey, CustodyError> {
+        // Only this party's keys (current or, during a rotation, previous) may open its
+        // records: KMS refuses a blob made by another key (IncorrectKeyException).
+        let key_id =
+            if wrapped.kek_id == self.key_id || self.previous_key_ids.contains(&wrapped.kek_id) {
+                wrapped.kek_id.as_str()
+            } else {
+                self.key_id.as_str()
+            };
         let result = self
             .client
             .decrypt()
-            // Only this party's key may open its records: KMS refuses a blob made by
-            // another key (IncorrectKeyException).
-            .key_id(&self.key_id)
+            .key_id(key_id)
             .ciphertext_blob(Blob::new(wrapped.bytes.clone()))
             .set_encryption_context(Some(encryption_context(context)))
             .send()

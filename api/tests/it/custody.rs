@@ -12,6 +12,7 @@ use waas_custody::{AwsKmsConfig, AwsKmsKeyProtector};
 async fn kms_keys(port: u16, count: usize) -> Vec<String> {
     let admin = AwsKmsKeyProtector::connect(&AwsKmsConfig {
         key_id: String::new(),
+        previous_key_ids: Vec::new(),
         region: "eu-west-1".into(),
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         timeout: std::time::Duration::from_secs(3),
@@ -51,6 +52,7 @@ fn kms_settings(port: u16, key_ids: Vec<String>, timeout_secs: u64) -> AwsKmsSet
         region: "eu-west-1".into(),
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         key_ids,
+        previous_key_ids: Vec::new(),
         access_key_id: Some("test".into()),
         secret_access_key: Some(SecretString::from("test")),
         timeout_secs,
