@@ -9,6 +9,7 @@ mod caching;
 mod envelope;
 mod local;
 mod pkcs11;
+mod versions;
 
 pub use aws_kms::{AwsKmsConfig, AwsKmsKeyProtector};
 pub use caching::{CachingProtector, ProtectorStats};

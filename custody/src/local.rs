@@ -1,6 +1,7 @@
 //! `local` key protection: a 256-bit key-encryption key in a file readable only by its owner.
 //! For development and the embedded default; production deployments use a KMS or an HSM.
 
+use crate::versions::KekVersions;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
@@ -10,7 +11,6 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use waas_core::ports::{CustodyError, KeyContext, KeyProtector, WrappedKey};
 use waas_core::secret::SymmetricKey;
 use zeroize::Zeroize;
@@ -19,8 +19,7 @@ use zeroize::Zeroize;
 /// versions made by rotation. New wraps use the newest; every loaded version still unwraps.
 pub struct LocalKeyProtector {
     base: PathBuf,
-    /// (kek id, key), oldest first; the last is current.
-    versions: RwLock<Vec<(String, SymmetricKey)>>,
+    versions: KekVersions<SymmetricKey>,
 }
 
 impl std::fmt::Debug for LocalKeyProtector {
@@ -105,34 +104,17 @@ impl LocalKeyProtector {
         }
         Ok(Self {
             base: path.to_path_buf(),
-            versions: RwLock::new(versions),
+            versions: KekVersions::new(versions),
         })
     }
 
     /// A short public fingerprint of the current KEK version (not secret).
     pub fn kek_id(&self) -> String {
-        self.versions
-            .read()
-            .ok()
-            .and_then(|v| v.last().map(|(id, _)| id.clone()))
-            .unwrap_or_default()
+        self.versions.current_id()
     }
 
     fn key(&self, kek_id: Option<&str>) -> Result<(String, SymmetricKey), CustodyError> {
-        let versions = self
-            .versions
-            .read()
-            .map_err(|_| CustodyError::Unavailable("key versions lock poisoned".into()))?;
-        let found = match kek_id {
-            None => versions.last(),
-            Some(wanted) => versions.iter().find(|(id, _)| id == wanted),
-        };
-        found.cloned().ok_or_else(|| {
-            CustodyError::Integrity(format!(
-                "data key was wrapped by {}, which this node does not hold",
-                kek_id.unwrap_or("?")
-            ))
-        })
+        self.versions.get(kek_id)
     }
 }
 
@@ -148,14 +130,10 @@ impl KeyProtector for LocalKeyProtector {
 
     /// Writes a new key file version (0600) and makes it current.
     async fn rotate(&self) -> Result<String, CustodyError> {
-        let mut versions = self
-            .versions
-            .write()
-            .map_err(|_| CustodyError::Unavailable("key versions lock poisoned".into()))?;
-        let path = version_path(&self.base, versions.len() + 1);
+        let path = version_path(&self.base, self.versions.len() + 1);
         create_key_file(&path)?;
         let (kek_id, key) = read_key_file(&path)?;
-        versions.push((kek_id.clone(), key));
+        self.versions.push(kek_id.clone(), key)?;
         Ok(kek_id)
     }
 

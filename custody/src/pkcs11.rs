@@ -2,6 +2,7 @@
 //! non-extractable, sensitive AES key that never leaves the token (CloudHSM in production,
 //! SoftHSM2 in tests). The AAD binds tenant, key, party and version.
 
+use crate::versions::KekVersions;
 use async_trait::async_trait;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -45,9 +46,9 @@ struct Inner {
     _pkcs11: Pkcs11,
     token_label: String,
     key_label: String,
-    /// (kek id, key handle) per version, oldest first; the last is current. Version 1 is
-    /// labelled `<key_label>`, later ones `<key_label>.v<N>`.
-    versions: std::sync::RwLock<Vec<(String, ObjectHandle)>>,
+    /// Key handle per version. Version 1 is labelled `<key_label>`, later ones
+    /// `<key_label>.v<N>`.
+    versions: KekVersions<ObjectHandle>,
     /// Idle sessions, reused (a session serves one call at a time).
     sessions: Mutex<Vec<Session>>,
     open_session: Box<dyn Fn() -> Result<Session, CkError> + Send + Sync>,
@@ -199,7 +200,7 @@ impl Pkcs11KeyProtector {
             _pkcs11: pkcs11,
             token_label: config.token_label.clone(),
             key_label: config.key_label.clone(),
-            versions: std::sync::RwLock::new(versions),
+            versions: KekVersions::new(versions),
             sessions: Mutex::new(vec![session]),
             open_session: Box::new(move || opener.open_rw_session(slot)),
         };
@@ -210,21 +211,7 @@ impl Pkcs11KeyProtector {
 
     /// The (kek id, handle) of version `kek_id`, or of the current version.
     fn version(&self, kek_id: Option<&str>) -> Result<(String, ObjectHandle), CustodyError> {
-        let versions = self
-            .inner
-            .versions
-            .read()
-            .map_err(|_| CustodyError::Unavailable("HSM key versions lock poisoned".into()))?;
-        let found = match kek_id {
-            None => versions.last(),
-            Some(wanted) => versions.iter().find(|(id, _)| id == wanted),
-        };
-        found.cloned().ok_or_else(|| {
-            CustodyError::Integrity(format!(
-                "data key was wrapped by {}, which this node does not hold",
-                kek_id.unwrap_or("?")
-            ))
-        })
+        self.inner.versions.get(kek_id)
     }
 
     async fn with_session<T: Send + 'static>(
@@ -284,13 +271,7 @@ impl KeyProtector for Pkcs11KeyProtector {
     /// Creates the next key version in the token (sensitive, non-extractable) and makes it
     /// current.
     async fn rotate(&self) -> Result<String, CustodyError> {
-        let next = self
-            .inner
-            .versions
-            .read()
-            .map_err(|_| CustodyError::Unavailable("HSM key versions lock poisoned".into()))?
-            .len()
-            + 1;
+        let next = self.inner.versions.len() + 1;
         let label = version_label(&self.inner.key_label, next);
         let (_, current) = self.version(None)?;
         let created_label = label.clone();
@@ -302,11 +283,7 @@ impl KeyProtector for Pkcs11KeyProtector {
             })
             .await?;
         let id = kek_id(&self.inner.token_label, &label);
-        self.inner
-            .versions
-            .write()
-            .map_err(|_| CustodyError::Unavailable("HSM key versions lock poisoned".into()))?
-            .push((id.clone(), key));
+        self.inner.versions.push(id.clone(), key)?;
         Ok(id)
     }
 
