@@ -305,57 +305,42 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 /// the secret values out of them, and proves none appears in any file or database table.
 pub async fn assert_no_plaintext_secrets(app: &TestApp) {
     use sea_orm::ConnectionTrait;
-    use waas_core::ports::{KeyContext, ShareStore};
+    use waas_core::ports::KeyContext;
     let mut needles: Vec<Vec<u8>> = Vec::new();
-    for index in 0u16..3 {
+    for (index, kind, id, record) in crate::helpers::party_records(app).await {
         let dir = app.data_dir.join(format!("party-{}", index + 1));
         let protector =
             waas_custody::LocalKeyProtector::open_or_create(&dir.join("kek.key")).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
-        let store =
-            waas_store::PartyStore::new(waas_store::connect_party_store(&url).await.unwrap());
-        for kind in [
-            "cggmp-incomplete-key-share",
-            "cggmp-aux-info",
-            "cggmp-presignature",
-            "paillier-primes",
-            "frost-key-package",
-        ] {
-            for id in store.list_ids(kind).await.unwrap() {
-                let record = store.get(kind, &id).await.unwrap().unwrap();
-                let context = KeyContext {
-                    tenant: record.tenant.clone(),
-                    key: id.clone(),
-                    party: index,
-                    version: 1,
-                };
-                let plain = waas_custody::open(&protector, &context, &record.sealed)
-                    .await
-                    .unwrap();
-                if std::env::var("WAAS_TEST_DEBUG_NEEDLES").is_ok() {
-                    eprintln!("party {index} {kind} {id}: needles from {}", needles.len());
+        let context = KeyContext {
+            tenant: record.tenant.clone(),
+            key: id.clone(),
+            party: index,
+            version: 1,
+        };
+        let plain = waas_custody::open(&protector, &context, &record.sealed)
+            .await
+            .unwrap();
+        if std::env::var("WAAS_TEST_DEBUG_NEEDLES").is_ok() {
+            eprintln!("party {index} {kind} {id}: needles from {}", needles.len());
+        }
+        if kind == "frost-key-package" {
+            let package = frost_ed25519::keys::KeyPackage::deserialize(plain.expose()).unwrap();
+            let share = package.signing_share().serialize();
+            needles.push(hex::encode(&share).into_bytes());
+            needles.push(share);
+        } else {
+            let json: Value = serde_json::from_slice(plain.expose()).unwrap();
+            let mut strings = Vec::new();
+            collect_long_strings(&json, &mut strings);
+            for text in strings {
+                // Skip the shared public key: it is public and stored as the wallet's key.
+                if text.len() == 66 && (text.starts_with("02") || text.starts_with("03")) {
+                    continue;
                 }
-                if kind == "frost-key-package" {
-                    let package =
-                        frost_ed25519::keys::KeyPackage::deserialize(plain.expose()).unwrap();
-                    let share = package.signing_share().serialize();
-                    needles.push(hex::encode(&share).into_bytes());
-                    needles.push(share);
-                } else {
-                    let json: Value = serde_json::from_slice(plain.expose()).unwrap();
-                    let mut strings = Vec::new();
-                    collect_long_strings(&json, &mut strings);
-                    for text in strings {
-                        // Skip the shared public key: it is public and stored as the wallet's key.
-                        if text.len() == 66 && (text.starts_with("02") || text.starts_with("03")) {
-                            continue;
-                        }
-                        if let Ok(raw) = hex::decode(&text) {
-                            needles.push(raw);
-                        }
-                        needles.push(text.into_bytes());
-                    }
+                if let Ok(raw) = hex::decode(&text) {
+                    needles.push(raw);
                 }
+                needles.push(text.into_bytes());
             }
         }
     }

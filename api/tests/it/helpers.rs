@@ -324,3 +324,32 @@ impl TestApp {
 }
 
 pub const ALL_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "admin"];
+
+/// Every record in every party's store, read as a second process would:
+/// (party index, kind, id, record).
+pub async fn party_records(
+    app: &TestApp,
+) -> Vec<(u16, &'static str, String, waas_core::ports::StoredRecord)> {
+    use waas_core::ports::ShareStore;
+    let mut out = Vec::new();
+    for index in 0u16..3 {
+        let dir = app.data_dir.join(format!("party-{}", index + 1));
+        let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
+        let store =
+            waas_store::PartyStore::new(waas_store::connect_party_store(&url).await.unwrap());
+        for kind in [
+            "cggmp-incomplete-key-share",
+            "cggmp-aux-info",
+            "cggmp-presignature",
+            "paillier-primes",
+            "frost-key-package",
+        ] {
+            for id in store.list_ids(kind).await.unwrap() {
+                if let Some(record) = store.get(kind, &id).await.unwrap() {
+                    out.push((index, kind, id, record));
+                }
+            }
+        }
+    }
+    out
+}

@@ -6,30 +6,14 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use waas_core::ports::ShareStore;
 
 /// kek id of every record at every party: (party, kind, id) → kek id.
 async fn kek_ids(app: &TestApp) -> HashMap<(u16, String, String), String> {
     let mut out = HashMap::new();
-    for index in 0u16..3 {
-        let dir = app.data_dir.join(format!("party-{}", index + 1));
-        let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
-        let store =
-            waas_store::PartyStore::new(waas_store::connect_party_store(&url).await.unwrap());
-        for kind in [
-            "cggmp-incomplete-key-share",
-            "cggmp-aux-info",
-            "cggmp-presignature",
-            "paillier-primes",
-            "frost-key-package",
-        ] {
-            for id in store.list_ids(kind).await.unwrap() {
-                let record = store.get(kind, &id).await.unwrap().unwrap();
-                let envelope: serde_json::Value = serde_json::from_slice(&record.sealed).unwrap();
-                let kek = envelope["data_key"]["kek_id"].as_str().unwrap().to_string();
-                out.insert((index, kind.to_string(), id), kek);
-            }
-        }
+    for (index, kind, id, record) in crate::helpers::party_records(app).await {
+        let envelope: serde_json::Value = serde_json::from_slice(&record.sealed).unwrap();
+        let kek = envelope["data_key"]["kek_id"].as_str().unwrap().to_string();
+        out.insert((index, kind.to_string(), id), kek);
     }
     out
 }
