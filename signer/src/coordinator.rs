@@ -52,6 +52,8 @@ struct State {
     eta_secs: Option<u64>,
     /// (tenant, key) → presignatures ready at the parties, each used at most once.
     presignatures: HashMap<(String, String), VecDeque<PresignatureEntry>>,
+    /// When each key last signed or was created: refills serve busy keys first.
+    last_used: HashMap<(String, String), std::time::Instant>,
     rotation: usize,
 }
 
@@ -397,10 +399,17 @@ impl Coordinator {
         let target = self.config.presignatures_per_key;
         let wanted = self
             .with_state(|state| {
+                // The emptiest pool first; among equals, the key used most recently.
                 state
                     .presignatures
                     .iter()
-                    .find(|(_, queue)| queue.len() < target)
+                    .filter(|(_, queue)| queue.len() < target)
+                    .min_by_key(|(key, queue)| {
+                        (
+                            queue.len(),
+                            std::cmp::Reverse(state.last_used.get(*key).copied()),
+                        )
+                    })
                     .map(|(key, _)| key.clone())
             })
             .flatten();
@@ -468,10 +477,11 @@ impl Coordinator {
             return;
         }
         self.with_state(|state| {
+            let key = (tenant.to_string(), key_id.to_string());
             state
-                .presignatures
-                .entry((tenant.to_string(), key_id.to_string()))
-                .or_default();
+                .last_used
+                .insert(key.clone(), std::time::Instant::now());
+            state.presignatures.entry(key).or_default();
         });
     }
 
