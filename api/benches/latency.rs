@@ -55,6 +55,27 @@ struct Running {
 }
 
 impl Running {
+    /// A new tenant and an admin API key: (tenant id, secret).
+    async fn tenant_with_key(&self) -> (String, String) {
+        let tenant = self
+            .post("/v1/tenants", TOKEN, json!({"name": "bench"}))
+            .await
+            .1;
+        let tenant_id = tenant["id"].as_str().unwrap().to_string();
+        let key = self
+            .post(
+                &format!("/v1/tenants/{tenant_id}/api-keys"),
+                TOKEN,
+                json!({"name": "bench", "scopes": ["admin"]}),
+            )
+            .await
+            .1["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (tenant_id, key)
+    }
+
     async fn post(&self, path: &str, token: &str, body: Value) -> (Duration, Value) {
         let started = Instant::now();
         let response = self
@@ -122,21 +143,7 @@ async fn main() {
     let root = std::env::temp_dir().join(format!("waas-bench-{}", std::process::id()));
     let pooled_dir: PathBuf = root.join("pooled");
     let app = start(&pooled_dir, 2).await;
-    let tenant = app
-        .post("/v1/tenants", TOKEN, json!({"name": "bench"}))
-        .await
-        .1;
-    let key = app
-        .post(
-            &format!("/v1/tenants/{}/api-keys", tenant["id"].as_str().unwrap()),
-            TOKEN,
-            json!({"name": "bench", "scopes": ["admin"]}),
-        )
-        .await
-        .1["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (tenant_id, key) = app.tenant_with_key().await;
 
     let mut create_evm = Vec::new();
     let mut evm_wallet = String::new();
@@ -153,7 +160,6 @@ async fn main() {
     }
     report("POST /v1/wallets evm (CGGMP DKG)", create_evm);
 
-    let tenant_id = tenant["id"].as_str().unwrap().to_string();
     let mut presigned = Vec::new();
     for i in 0..SAMPLES {
         while app.coordinator.presignatures_ready(&tenant_id, &evm_wallet) == 0 {
@@ -202,21 +208,7 @@ async fn main() {
     let interactive_dir = root.join("interactive");
     copy_parties(&pooled_dir, &interactive_dir);
     let app = start(&interactive_dir, 0).await;
-    let tenant = app
-        .post("/v1/tenants", TOKEN, json!({"name": "bench"}))
-        .await
-        .1;
-    let key = app
-        .post(
-            &format!("/v1/tenants/{}/api-keys", tenant["id"].as_str().unwrap()),
-            TOKEN,
-            json!({"name": "bench", "scopes": ["admin"]}),
-        )
-        .await
-        .1["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, key) = app.tenant_with_key().await;
     let wallet = app
         .post("/v1/wallets", &key, json!({"chain": "evm", "name": "i"}))
         .await

@@ -75,6 +75,22 @@ fn pkcs11_settings(prefix: &str) -> Pkcs11Settings {
     }
 }
 
+/// Creates a Solana wallet; returns its signatures path and public key.
+async fn solana_wallet(app: &TestApp, key: &str, name: &str) -> (String, String) {
+    let wallet = app
+        .post("/v1/wallets", key, json!({"chain": "solana", "name": name}))
+        .await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let path = format!(
+        "/v1/wallets/{}/signatures",
+        wallet.body["id"].as_str().unwrap()
+    );
+    (
+        path,
+        wallet.body["public_key"].as_str().unwrap().to_string(),
+    )
+}
+
 /// An app whose parties seal under KMS (reached at `kms_port`), with the given cache TTL.
 async fn kms_app(label: &str, kms_port: u16, key_ids: Vec<String>, cache_secs: u64) -> TestApp {
     let data_dir = unique_dir(label);
@@ -95,19 +111,7 @@ async fn a_kms_outage_is_a_503_with_retry_after_and_heals_by_itself() {
     let data_dir = app.data_dir.clone();
     let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
 
-    let wallet = app
-        .post(
-            "/v1/wallets",
-            &key,
-            json!({"chain": "solana", "name": "kms"}),
-        )
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let path = format!(
-        "/v1/wallets/{}/signatures",
-        wallet.body["id"].as_str().unwrap()
-    );
-    let public_key = wallet.body["public_key"].as_str().unwrap().to_string();
+    let (path, public_key) = solana_wallet(&app, &key, "kms").await;
     let signed = app
         .post(&path, &key, json!({"kind": "message", "message": "before"}))
         .await;
@@ -179,19 +183,7 @@ async fn cached_data_keys_keep_signing_through_a_short_kms_outage() {
     let key_ids = kms_keys(moto.port, 3).await;
     let app = kms_app("kms-cached", proxy.port, key_ids, 300).await;
     let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
-    let wallet = app
-        .post(
-            "/v1/wallets",
-            &key,
-            json!({"chain": "solana", "name": "cached"}),
-        )
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let path = format!(
-        "/v1/wallets/{}/signatures",
-        wallet.body["id"].as_str().unwrap()
-    );
-    let public_key = wallet.body["public_key"].as_str().unwrap().to_string();
+    let (path, public_key) = solana_wallet(&app, &key, "cached").await;
     for message in ["warm", "hit"] {
         let signed = app
             .post(&path, &key, json!({"kind": "message", "message": message}))
@@ -237,24 +229,13 @@ async fn hsm_parties_create_and_sign() {
     settings.signer.pkcs11 = Some(pkcs11_settings("api-test"));
     let app = spawn_with(settings, Pool::Cold).await;
     let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
-    let wallet = app
-        .post(
-            "/v1/wallets",
-            &key,
-            json!({"chain": "solana", "name": "hsm"}),
-        )
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let path = format!(
-        "/v1/wallets/{}/signatures",
-        wallet.body["id"].as_str().unwrap()
-    );
+    let (path, public_key) = solana_wallet(&app, &key, "hsm").await;
     let signed = app
         .post(&path, &key, json!({"kind": "message", "message": "hsm"}))
         .await;
     assert_eq!(signed.status, 201, "{}", signed.body);
     verify_ed25519(
-        wallet.body["public_key"].as_str().unwrap(),
+        &public_key,
         b"hsm",
         signed.body["signature"].as_str().unwrap(),
     );
