@@ -40,7 +40,10 @@ fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
             allow_local_key_protection_in_production: false,
             aws_kms: None,
             pkcs11: None,
+            nodes: Vec::new(),
+            authority_key_file: None,
         },
+        node: None,
         log: LogSettings {
             format: "json".into(),
             level: "error".into(),

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod node;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -12,5 +13,6 @@ pub mod state;
 pub mod telemetry;
 pub mod wire;
 
+pub use node::SignerNode;
 pub use settings::Settings;
 pub use startup::Application;

@@ -25,6 +25,22 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run one signer node (one party of the pool) from the `[node]` settings.
+    Signer {
+        /// A TOML settings file with a `[node]` section; `WAAS_…` variables override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also stop when standard input closes (a supervising process that dies takes
+        /// the node with it; used by the tests).
+        #[arg(long)]
+        exit_with_stdin: bool,
+    },
+    /// Print the public half of an identity key file, creating the key when missing
+    /// (the control plane's `authority.key`, a node's `identity.key`).
+    Identity {
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Paillier prime pool operations.
     Primes {
         #[command(subcommand)]
@@ -79,6 +95,41 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config).await,
+        Command::Signer {
+            config,
+            exit_with_stdin,
+        } => {
+            let settings = Settings::load(config.as_deref()).context("loading settings")?;
+            let node = waas_api::SignerNode::build(settings).await?;
+            println!(
+                "waas signer node listening on port {} (identity {})",
+                node.port(),
+                node.public_key()
+            );
+            if exit_with_stdin {
+                node.run_until(async {
+                    let stdin_closed = async {
+                        use tokio::io::AsyncReadExt;
+                        let mut stdin = tokio::io::stdin();
+                        let mut buffer = [0u8; 64];
+                        while matches!(stdin.read(&mut buffer).await, Ok(n) if n > 0) {}
+                    };
+                    tokio::select! {
+                        () = stdin_closed => {},
+                        () = waas_api::startup::shutdown_signal() => {},
+                    }
+                })
+                .await
+            } else {
+                node.run_until_stopped().await
+            }
+        }
+        Command::Identity { file } => {
+            let key = waas_signer::IdentityKey::open_or_create(&file)
+                .with_context(|| format!("identity key {}", file.display()))?;
+            println!("{}", key.public());
+            Ok(())
+        }
         Command::Keys {
             command: KeysCommand::Rotate { url, token, resume },
         } => {

@@ -59,7 +59,7 @@ impl Modify for SecuritySchemes {
         CreateSignatureRequest, SignatureResponse,
         EventResponse, EventList,
         KeyRotationRequest, KeyRotationResponse, PartyRotation,
-        HealthResponse, ReadinessResponse, SignerPoolReadiness,
+        HealthResponse, ReadinessResponse, SignerPoolReadiness, PartyReadiness,
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -21,6 +21,37 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub signer: SignerSettings,
     pub log: LogSettings,
+    /// Set only for `waas signer`: which party this process is.
+    #[serde(default)]
+    pub node: Option<NodeSettings>,
+}
+
+/// One signer node (`waas signer`): one party per process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// 0-based pool index of this party.
+    pub index: u16,
+    /// `host:port` for coordinators to reach this node.
+    pub listen: String,
+    /// This party's store, key file and identity key; defaults to `<data_dir>/party-<index+1>`.
+    pub dir: Option<PathBuf>,
+    /// The party's store (`sqlite:…` or `postgres:…`); defaults to SQLite in `dir`.
+    pub store_url: Option<String>,
+    /// Control-plane public keys allowed to authorize sessions (hex; `waas identity`).
+    pub authority_public_keys: Vec<String>,
+    /// Identity public key of every party in the pool, in pool order (hex).
+    pub peer_public_keys: Vec<String>,
+}
+
+/// A remote signer node as the API's coordinator sees it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeAddress {
+    /// `http://host:port`.
+    pub url: String,
+    /// The node's pinned identity public key (hex).
+    pub public_key: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -58,6 +89,13 @@ pub struct SignerSettings {
     pub aws_kms: Option<AwsKmsSettings>,
     #[serde(default)]
     pub pkcs11: Option<Pkcs11Settings>,
+    /// Separate signer nodes (`waas signer`), in pool order. Empty: the parties run in this
+    /// process (the embedded default).
+    #[serde(default)]
+    pub nodes: Vec<NodeAddress>,
+    /// The control-plane identity key that signs session authorizations; defaults to
+    /// `<data_dir>/authority.key` (created on first start).
+    pub authority_key_file: Option<PathBuf>,
 }
 
 /// AWS KMS for the parties: one key per party, so no single key opens a threshold of shares.
@@ -153,6 +191,14 @@ impl Settings {
                 self.data_dir.join("waas.db").display()
             ),
         }
+    }
+
+    /// The control-plane identity key file.
+    pub fn authority_key_file(&self) -> PathBuf {
+        self.signer
+            .authority_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("authority.key"))
     }
 
     /// Directory of party `index`'s store and key file.

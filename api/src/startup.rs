@@ -25,8 +25,10 @@ use waas_custody::{
     AwsKmsConfig, AwsKmsKeyProtector, CachingProtector, LocalKeyProtector, Pkcs11Config,
     Pkcs11KeyProtector, ProtectorSet,
 };
+use waas_signer::net::RemotePartyLink;
 use waas_signer::{
-    Coordinator, CoordinatorConfig, LocalPartyLink, PartyConfig, PartyLink, PartyNode, PrimesFile,
+    Coordinator, CoordinatorConfig, CoordinatorTrust, IdentityKey, LocalPartyLink, PartyConfig,
+    PartyLink, PartyNode, PartyTrust, PrimesFile, PublicIdentity,
 };
 use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
 use waas_tenants::TenantService;
@@ -58,41 +60,90 @@ pub struct Application {
     background: Background,
 }
 
-async fn build_parties(
+/// A party's identity key file in its directory (created on first start).
+pub fn party_identity(dir: &std::path::Path) -> anyhow::Result<Arc<IdentityKey>> {
+    let path = dir.join("identity.key");
+    Ok(Arc::new(IdentityKey::open_or_create(&path).with_context(
+        || format!("identity key {}", path.display()),
+    )?))
+}
+
+/// Builds party `index`: its store, its key protectors, and a check that its KEK opens
+/// what the store holds (a node with a wrong KEK refuses to start).
+pub async fn build_party(
     settings: &Settings,
+    index: u16,
+    dir: &std::path::Path,
+    store_url: Option<&str>,
+    trust: PartyTrust,
+    stats: &mut Vec<CustodyStats>,
+) -> anyhow::Result<Arc<PartyNode>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let protectors = key_protectors(settings, index, dir, stats)
+        .await
+        .with_context(|| format!("key protection of party index {index}"))?;
+    let url = store_url.map_or_else(
+        || format!("sqlite://{}?mode=rwc", dir.join("store.db").display()),
+        str::to_string,
+    );
+    let store: Arc<dyn ShareStore> = Arc::new(PartyStore::new(
+        connect_party_store(&url)
+            .await
+            .with_context(|| format!("store of party {}", index + 1))?,
+    ));
+    let node = PartyNode::new(
+        PartyConfig {
+            index,
+            parties: settings.signer.parties,
+            spare_primes: settings.signer.spare_primes,
+            generate_primes: settings.signer.generate_primes,
+        },
+        store,
+        protectors,
+        trust,
+    );
+    node.self_check().await.with_context(|| {
+        format!(
+            "party {} cannot open its own records: wrong key-encryption key?",
+            index + 1
+        )
+    })?;
+    Ok(Arc::new(node))
+}
+
+/// The embedded default: every party in this process, each with its own directory.
+async fn build_local_parties(
+    settings: &Settings,
+    authority: &IdentityKey,
     stats: &mut Vec<CustodyStats>,
 ) -> anyhow::Result<Vec<Arc<PartyNode>>> {
-    let mut parties = Vec::new();
+    let mut identities = Vec::new();
     for index in 0..settings.signer.parties {
         let dir = settings.party_dir(index);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let protectors = key_protectors(settings, index, &dir, stats)
-            .await
-            .with_context(|| format!("key protection of party index {index}"))?;
-        let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
-        let store: Arc<dyn ShareStore> = Arc::new(PartyStore::new(
-            connect_party_store(&url)
-                .await
-                .with_context(|| format!("store of party {}", index + 1))?,
-        ));
-        let node = PartyNode::new(
-            PartyConfig {
-                index,
-                parties: settings.signer.parties,
-                spare_primes: settings.signer.spare_primes,
-                generate_primes: settings.signer.generate_primes,
-            },
-            store,
-            protectors,
-        );
-        node.self_check().await.with_context(|| {
-            format!(
-                "party {} cannot open its own records: wrong key-encryption key?",
-                index + 1
-            )
-        })?;
+        identities.push(party_identity(&dir)?);
+    }
+    let peers: Vec<PublicIdentity> = identities.iter().map(|key| key.public()).collect();
+    let mut parties = Vec::new();
+    for (index, identity) in (0..settings.signer.parties).zip(identities) {
+        let trust = PartyTrust {
+            identity,
+            authorities: vec![authority.public()],
+            peers: peers.clone(),
+        };
+        let node = build_party(
+            settings,
+            index,
+            &settings.party_dir(index),
+            None,
+            trust,
+            stats,
+        )
+        .await?;
+        // The coordinator that knew of stored presignatures lives in this process and has
+        // just started without them; they would never be used.
         node.discard_presignatures().await?;
-        parties.push(Arc::new(node));
+        parties.push(node);
     }
     Ok(parties)
 }
@@ -131,7 +182,7 @@ pub fn key_protection_tiers(settings: &Settings) -> anyhow::Result<Vec<String>> 
 }
 
 /// The protectors of party `index`, one per tier.
-async fn key_protectors(
+pub(crate) async fn key_protectors(
     settings: &Settings,
     index: u16,
     dir: &std::path::Path,
@@ -203,7 +254,8 @@ async fn key_protectors(
     Ok(ProtectorSet::new(&signer.key_protection, protectors)?)
 }
 
-async fn import_primes(settings: &Settings, parties: &[Arc<PartyNode>]) -> anyhow::Result<()> {
+/// Seeds the parties' prime pools from `signer.primes_file` (entry `i` for pool index `i`).
+pub async fn import_primes(settings: &Settings, parties: &[Arc<PartyNode>]) -> anyhow::Result<()> {
     let Some(path) = &settings.signer.primes_file else {
         return Ok(());
     };
@@ -211,7 +263,10 @@ async fn import_primes(settings: &Settings, parties: &[Arc<PartyNode>]) -> anyho
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: PrimesFile =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    for (party, primes) in parties.iter().zip(file.parties.iter()) {
+    for party in parties {
+        let Some(primes) = file.parties.get(usize::from(party.index())) else {
+            continue;
+        };
         let status = party.status().await;
         if !status.aux_ready && status.primes_available == 0 {
             party.import_primes(primes).await?;
@@ -233,13 +288,40 @@ impl Application {
             .context("connecting to the database")?;
         let store = SqlStore::new(db);
 
+        let authority_file = settings.authority_key_file();
+        let authority = Arc::new(
+            IdentityKey::open_or_create(&authority_file)
+                .with_context(|| format!("control-plane key {}", authority_file.display()))?,
+        );
         let mut custody_stats = Vec::new();
-        let parties = build_parties(&settings, &mut custody_stats).await?;
-        import_primes(&settings, &parties).await?;
-        let links: Vec<Arc<dyn PartyLink>> = parties
-            .iter()
-            .map(|node| Arc::new(LocalPartyLink::new(node.clone())) as Arc<dyn PartyLink>)
-            .collect();
+        let (parties, links, party_keys) = if settings.signer.nodes.is_empty() {
+            let parties = build_local_parties(&settings, &authority, &mut custody_stats).await?;
+            import_primes(&settings, &parties).await?;
+            let links: Vec<Arc<dyn PartyLink>> = parties
+                .iter()
+                .map(|node| Arc::new(LocalPartyLink::new(node.clone())) as Arc<dyn PartyLink>)
+                .collect();
+            let keys = parties.iter().map(|node| node.identity()).collect();
+            (parties, links, keys)
+        } else {
+            anyhow::ensure!(
+                settings.signer.nodes.len() == usize::from(settings.signer.parties),
+                "signer.nodes lists {} nodes but signer.parties = {}",
+                settings.signer.nodes.len(),
+                settings.signer.parties
+            );
+            let mut links: Vec<Arc<dyn PartyLink>> = Vec::new();
+            let mut keys = Vec::new();
+            for (index, node) in (0u16..).zip(&settings.signer.nodes) {
+                let key: PublicIdentity = node
+                    .public_key
+                    .parse()
+                    .with_context(|| format!("signer.nodes[{index}].public_key"))?;
+                links.push(Arc::new(RemotePartyLink::new(index, &node.url, key)));
+                keys.push(key);
+            }
+            (Vec::new(), links, keys)
+        };
         let coordinator = Arc::new(Coordinator::new(
             CoordinatorConfig {
                 threshold,
@@ -248,6 +330,10 @@ impl Application {
                 presignatures_per_key: settings.signer.presignatures_per_key,
             },
             links,
+            CoordinatorTrust {
+                authority,
+                parties: party_keys,
+            },
         ));
         // Only read the pool's state here; heavy preparation runs in the background so the
         // server answers at once.
@@ -256,6 +342,7 @@ impl Application {
         background.0.push(coordinator.spawn_upkeep());
         for party in &parties {
             background.0.push(party.spawn_prime_upkeep());
+            background.0.push(party.spawn_authorization_pruning());
         }
 
         let clock = Arc::new(SystemClock);
@@ -286,7 +373,7 @@ impl Application {
             pool,
             store,
             custody_stats: Arc::new(custody_stats),
-            parties: Arc::new(parties.clone()),
+            coordinator: coordinator.clone(),
         };
         let router = app_router(state);
         let listener = TcpListener::bind(&settings.listen)
@@ -367,7 +454,8 @@ fn app_router(state: AppState) -> Router {
         )
 }
 
-async fn shutdown_signal() {
+/// SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -14,8 +14,8 @@ pub struct AppState {
     pub events: Arc<dyn EventLog>,
     pub pool: Arc<dyn SignerPool>,
     pub store: SqlStore,
-    /// The in-process signer parties (operator maintenance such as KEK rotation).
-    pub parties: Arc<Vec<Arc<waas_signer::PartyNode>>>,
+    /// The signer pool's coordinator (party health, operator maintenance).
+    pub coordinator: Arc<waas_signer::Coordinator>,
     /// Key-protection call statistics per party and tier, for `/metrics`.
     pub custody_stats: Arc<Vec<CustodyStats>>,
 }

@@ -260,14 +260,30 @@ pub struct HealthResponse {
 pub struct SignerPoolReadiness {
     pub parties_total: u16,
     pub parties_ready: u16,
+    /// Parties needed to sign (`t`).
+    pub threshold: u16,
     pub ecdsa_ready: bool,
     pub eddsa_ready: bool,
     pub detail: String,
+    /// Each party's circuit breaker as this API node sees it.
+    pub parties: Vec<PartyReadiness>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartyReadiness {
+    pub index: u16,
+    /// `closed` (in use), `open` (skipped until its cooldown ends) or `half_open` (probing).
+    pub breaker: String,
+    /// 0 (unusable) to 1 (healthy).
+    pub score: f64,
+    /// Smoothed latency of recent calls, in milliseconds.
+    pub latency_ms: Option<f64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadinessResponse {
-    /// `ready` or `not_ready`.
+    /// `ready` (every party answers), `degraded` (at least `threshold` parties answer, so
+    /// signing works; key generation needs every party) or `not_ready`.
     pub status: String,
     pub database: bool,
     pub signer_pool: SignerPoolReadiness,

@@ -97,6 +97,16 @@ impl Threshold {
     }
 }
 
+/// The EIP-191 `personal_sign` digest:
+/// `keccak256("\x19Ethereum Signed Message:\n" ‖ decimal len(message) ‖ message)`.
+pub fn personal_sign_digest(message: &[u8]) -> [u8; 32] {
+    use sha3::{Digest, Keccak256};
+    let mut hasher = Keccak256::new();
+    hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
+    hasher.update(message);
+    hasher.finalize().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

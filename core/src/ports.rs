@@ -209,6 +209,10 @@ pub enum SignPayload {
     Digest([u8; 32]),
     /// A message signed as bytes (Ed25519 signs messages, not digests).
     Message(Vec<u8>),
+    /// An EIP-191 `personal_sign` message (ECDSA): the digest is
+    /// `keccak256("\x19Ethereum Signed Message:\n" ‖ len ‖ message)`, recomputed by every
+    /// signer node from the message itself.
+    PersonalMessage(Vec<u8>),
 }
 
 /// A request to sign with an existing key.
@@ -252,6 +256,9 @@ pub enum SignerError {
     Custody(#[from] CustodyError),
     #[error(transparent)]
     Store(#[from] ShareStoreError),
+    /// A signer node could not be reached (connection, timeout, unverifiable answer).
+    #[error("signer node unreachable: {0}")]
+    Transport(String),
     #[error("bug: {0}")]
     Bug(String),
 }

@@ -5,15 +5,19 @@
 
 use crate::ecdsa;
 use crate::eddsa;
+use crate::health::{PartyHealthSnapshot, PoolHealth};
+use crate::identity::{IdentityKey, PublicIdentity};
+use crate::secure::{self, EventVerifier};
 use crate::transport::{
-    FailureKind, PartyEvent, PartyLink, PartySession, Route, SessionKind, SessionStart, WireMessage,
+    FailureKind, PartyEvent, PartyLink, PartySession, Preimage, Route, SessionKind, SessionStart,
+    WireMessage,
 };
 use async_trait::async_trait;
 use frost_ed25519 as frost;
 use rand::RngCore;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use waas_core::ports::{
     CustodyError, GeneratedKey, KeyGenRequest, PoolStatus, SignPayload, SignRequest,
@@ -35,6 +39,14 @@ pub struct CoordinatorConfig {
     pub aux_timeout: Duration,
     /// Presignatures kept ready per ECDSA key (0 disables the pool).
     pub presignatures_per_key: usize,
+}
+
+/// The coordinator's keys: the control-plane key that signs authorizations, and the pinned
+/// identity key of every party (by pool index).
+#[derive(Clone, Debug)]
+pub struct CoordinatorTrust {
+    pub authority: Arc<IdentityKey>,
+    pub parties: Vec<PublicIdentity>,
 }
 
 #[derive(Clone, Debug)]
@@ -61,10 +73,15 @@ struct State {
 #[derive(Debug)]
 pub struct Coordinator {
     config: CoordinatorConfig,
+    trust: CoordinatorTrust,
     links: Vec<Arc<dyn PartyLink>>,
+    health: PoolHealth,
     state: Mutex<State>,
     aux_lock: tokio::sync::Mutex<()>,
 }
+
+/// How many times a signing request is tried with different signer sets.
+const SIGN_ATTEMPTS: usize = 2;
 
 fn session_id() -> [u8; 32] {
     let mut id = [0u8; 32];
@@ -90,6 +107,7 @@ struct Run {
     participants: Vec<u16>,
     to_parties: Vec<mpsc::Sender<WireMessage>>,
     events: mpsc::Receiver<(u16, Option<PartyEvent>)>,
+    deadline: tokio::time::Instant,
 }
 
 impl Run {
@@ -150,6 +168,25 @@ impl Run {
         }
     }
 
+    /// The next event, or a timeout error blaming the seats in `pending` at the deadline.
+    async fn next_event(
+        &mut self,
+        pending: impl Fn(u16) -> bool,
+    ) -> Result<(u16, Option<PartyEvent>), SignerError> {
+        match tokio::time::timeout_at(self.deadline, self.events.recv()).await {
+            Ok(Some(event)) => Ok(event),
+            Ok(None) => Err(protocol_error("all parties left the session", vec![])),
+            Err(_) => {
+                let size = u16::try_from(self.participants.len()).unwrap_or(u16::MAX);
+                let late: Vec<u16> = (0..size).filter(|&seat| pending(seat)).collect();
+                Err(SignerError::ProtocolFailed {
+                    reason: "session timed out".into(),
+                    culprits: self.blame(&late),
+                })
+            }
+        }
+    }
+
     /// Relays messages until every seat has an output; for the coordinator-addressed
     /// messages, calls `on_coordinator_message`.
     async fn drive<F>(&mut self, mut on_coordinator_message: F) -> Result<Vec<Vec<u8>>, SignerError>
@@ -158,8 +195,10 @@ impl Run {
     {
         let mut outputs: Vec<Option<Vec<u8>>> = vec![None; self.participants.len()];
         while outputs.iter().any(Option::is_none) {
-            let Some((seat, event)) = self.events.recv().await else {
-                return Err(protocol_error("all parties left the session", vec![]));
+            let (seat, event) = {
+                let outputs = &outputs;
+                self.next_event(|seat| outputs.get(usize::from(seat)).is_some_and(Option::is_none))
+                    .await?
             };
             match event {
                 Some(PartyEvent::Message(message)) => {
@@ -178,6 +217,16 @@ impl Run {
                     ..
                 }) => {
                     return Err(custody_unavailable(self.pool_index(seat), &reason));
+                }
+                Some(PartyEvent::Failed {
+                    reason,
+                    kind: FailureKind::Refused,
+                    ..
+                }) => {
+                    return Err(protocol_error(
+                        format!("party {} refused: {reason}", self.pool_index(seat)),
+                        vec![],
+                    ));
                 }
                 Some(PartyEvent::Failed {
                     reason, culprits, ..
@@ -207,10 +256,17 @@ impl Run {
 }
 
 impl Coordinator {
-    pub fn new(config: CoordinatorConfig, links: Vec<Arc<dyn PartyLink>>) -> Self {
+    pub fn new(
+        config: CoordinatorConfig,
+        links: Vec<Arc<dyn PartyLink>>,
+        trust: CoordinatorTrust,
+    ) -> Self {
+        let health = PoolHealth::new(u16::try_from(links.len()).unwrap_or(u16::MAX));
         Self {
             config,
+            trust,
             links,
+            health,
             state: Mutex::new(State {
                 detail: "starting".into(),
                 ..State::default()
@@ -223,12 +279,23 @@ impl Coordinator {
         self.state.lock().ok().map(|mut state| f(&mut state))
     }
 
-    async fn open(&self, participants: Vec<u16>, kind: SessionKind) -> Result<Run, SignerError> {
+    /// Signs the authorization for a session and opens it at every participant. Every event
+    /// a party reports is checked against its pinned identity key before it is used.
+    async fn open(
+        &self,
+        participants: Vec<u16>,
+        kind: SessionKind,
+        timeout: Duration,
+    ) -> Result<Run, SignerError> {
+        let session_id = session_id();
+        let lifetime = (timeout.as_secs() + 30).min(secure::MAX_AUTHORIZATION_SECS);
         let start = SessionStart {
-            session_id: session_id(),
+            session_id,
             participants: participants.clone(),
             kind,
+            expires_at: secure::now_unix() + lifetime,
         };
+        let signed = secure::sign_start(&start, &self.trust.authority)?;
         let (merged_tx, events) = mpsc::channel(256);
         let mut to_parties = Vec::with_capacity(participants.len());
         for (seat, &index) in participants.iter().enumerate() {
@@ -236,16 +303,37 @@ impl Coordinator {
                 .links
                 .get(usize::from(index))
                 .ok_or_else(|| SignerError::Bug(format!("no party {index}")))?;
+            let key = *self
+                .trust
+                .parties
+                .get(usize::from(index))
+                .ok_or_else(|| SignerError::Bug(format!("no pinned key for party {index}")))?;
             let PartySession {
                 to_party,
                 mut from_party,
-            } = link.open(start.clone()).await?;
+            } = link.open(signed.clone()).await.map_err(|error| {
+                self.health.record_failure(index);
+                protocol_error(
+                    format!("party {index} is unreachable: {error}"),
+                    vec![index],
+                )
+            })?;
             to_parties.push(to_party);
             let merged = merged_tx.clone();
             let seat = u16::try_from(seat).unwrap_or(u16::MAX);
+            let mut verifier = EventVerifier::new(key, session_id, index);
             tokio::spawn(async move {
-                while let Some(event) = from_party.recv().await {
-                    if merged.send((seat, Some(event))).await.is_err() {
+                while let Some(signed) = from_party.recv().await {
+                    let event =
+                        verifier
+                            .verify(&signed)
+                            .unwrap_or_else(|reason| PartyEvent::Failed {
+                                reason: format!("event rejected: {reason}"),
+                                culprits: vec![seat],
+                                kind: FailureKind::Protocol,
+                            });
+                    let rejected = matches!(&event, PartyEvent::Failed { reason, .. } if reason.starts_with("event rejected"));
+                    if merged.send((seat, Some(event))).await.is_err() || rejected {
                         return;
                     }
                 }
@@ -256,48 +344,138 @@ impl Coordinator {
             participants,
             to_parties,
             events,
+            deadline: tokio::time::Instant::now() + timeout,
         })
+    }
+
+    /// Records the outcome of a session in the parties' health.
+    fn record_outcome<T>(
+        &self,
+        participants: &[u16],
+        kind: &'static str,
+        started: Instant,
+        result: &Result<T, SignerError>,
+    ) {
+        match result {
+            Ok(_) => {
+                let took = started.elapsed();
+                self.health.record_session(kind, took);
+                for &index in participants {
+                    self.health.record_success(index, took);
+                }
+            }
+            Err(SignerError::ProtocolFailed { culprits, .. }) => {
+                for &index in culprits {
+                    self.health.record_failure(index);
+                }
+            }
+            Err(SignerError::Custody(CustodyError::Unavailable(_))) | Err(_) => {}
+        }
     }
 
     async fn relay(
         &self,
         participants: Vec<u16>,
         kind: SessionKind,
-        timeout: Duration,
+        ceiling: Duration,
     ) -> Result<Vec<Vec<u8>>, SignerError> {
-        let mut run = self.open(participants, kind).await?;
-        tokio::time::timeout(
-            timeout,
+        let name = kind.name();
+        let timeout = self.health.timeout(name, ceiling);
+        let started = Instant::now();
+        let result = async {
+            let mut run = self.open(participants.clone(), kind, timeout).await?;
             run.drive(|seat, _| {
                 Err(protocol_error(
                     "unexpected message to the coordinator",
                     vec![seat],
                 ))
-            }),
-        )
-        .await
-        .map_err(|_| protocol_error("session timed out", vec![]))?
+            })
+            .await
+        }
+        .await;
+        self.record_outcome(&participants, name, started, &result);
+        result
     }
 
-    fn all_parties(&self) -> Vec<u16> {
-        (0..self.config.threshold.n()).collect()
+    /// The health of every party (breaker state, score, latency).
+    pub fn party_health(&self) -> Vec<PartyHealthSnapshot> {
+        self.health.snapshot()
     }
 
-    /// A signer set of `t` parties, rotating to spread load.
-    fn signer_set(&self) -> Vec<u16> {
-        let n = usize::from(self.config.threshold.n());
+    /// Runs a key-encryption-key rotation pass at party `index` (an authorized session).
+    pub async fn rotate_keys(
+        &self,
+        index: u16,
+        new_version: bool,
+    ) -> Result<crate::RotationReport, SignerError> {
+        let outputs = self
+            .relay(
+                vec![index],
+                SessionKind::RotateKeys { new_version },
+                Duration::from_secs(3600),
+            )
+            .await?;
+        let output = outputs
+            .first()
+            .ok_or_else(|| SignerError::Bug("no rotation report".into()))?;
+        serde_json::from_slice(output)
+            .map_err(|e| SignerError::Bug(format!("rotation report: {e}")))
+    }
+
+    /// The pool's signing threshold.
+    pub fn threshold(&self) -> Threshold {
+        self.config.threshold
+    }
+
+    /// Pool size `n`.
+    pub fn parties(&self) -> u16 {
+        self.config.threshold.n()
+    }
+
+    /// Every party, for sessions that need all of them (aux info, key generation); refused
+    /// at once when a party's breaker is open.
+    fn all_parties(&self) -> Result<Vec<u16>, SignerError> {
+        let all: Vec<u16> = (0..self.config.threshold.n()).collect();
+        let available = all.iter().filter(|&&i| self.health.available(i)).count();
+        if available < all.len() {
+            return Err(SignerError::Unavailable {
+                available: u16::try_from(available).unwrap_or(0),
+                needed: self.config.threshold.n(),
+            });
+        }
+        Ok(all)
+    }
+
+    /// A signer set of `t` parties among those whose breakers allow it (never one in
+    /// `exclude`), rotating over the healthy ones to spread load.
+    fn signer_set(&self, exclude: &[u16]) -> Result<Vec<u16>, SignerError> {
         let t = usize::from(self.config.threshold.t());
+        let mut candidates: Vec<u16> = (0..self.config.threshold.n())
+            .filter(|i| !exclude.contains(i) && self.health.available(*i))
+            .collect();
+        if candidates.len() < t {
+            return Err(SignerError::Unavailable {
+                available: u16::try_from(candidates.len()).unwrap_or(0),
+                needed: self.config.threshold.t(),
+            });
+        }
+        // Healthier parties first; rotation spreads load among equally healthy ones.
         let start = self
             .with_state(|state| {
                 state.rotation = state.rotation.wrapping_add(1);
                 state.rotation
             })
             .unwrap_or(0);
-        let mut set: Vec<u16> = (0..t)
-            .filter_map(|i| u16::try_from((start + i) % n).ok())
-            .collect();
+        let len = candidates.len();
+        candidates.rotate_left(start % len);
+        candidates.sort_by(|a, b| {
+            let (sa, sb) = (self.health.score(*a), self.health.score(*b));
+            // Scores within 0.1 count as equal, so rotation decides among them.
+            ((sb * 10.0).round() as i64).cmp(&((sa * 10.0).round() as i64))
+        });
+        let mut set: Vec<u16> = candidates.into_iter().take(t).collect();
         set.sort_unstable();
-        set
+        Ok(set)
     }
 
     /// Refreshes readiness from the parties' statuses. Returns whether auxiliary info should
@@ -305,8 +483,23 @@ impl Coordinator {
     pub async fn refresh_status(&self) -> bool {
         let mut statuses = Vec::new();
         for link in &self.links {
-            if let Ok(status) = link.status().await {
-                statuses.push(status);
+            let index = link.index();
+            // An open breaker is left alone until its cooldown ends; then this poll is the
+            // half-open probe.
+            if !self.health.available(index) {
+                continue;
+            }
+            let started = Instant::now();
+            match tokio::time::timeout(Duration::from_secs(5), link.status()).await {
+                Ok(Ok(status)) => {
+                    self.health.record_success(index, started.elapsed());
+                    statuses.push(status);
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(party_index = index, %error, "party status failed");
+                    self.health.record_failure(index);
+                }
+                Err(_) => self.health.record_failure(index),
             }
         }
         let parties_ready = u16::try_from(statuses.len()).unwrap_or(0);
@@ -371,14 +564,14 @@ impl Coordinator {
         };
         tracing::info!("running auxiliary-info generation across the pool");
         let started = std::time::Instant::now();
-        match self
-            .relay(
-                self.all_parties(),
-                SessionKind::EcdsaAuxInfo,
-                self.config.aux_timeout,
-            )
-            .await
-        {
+        let result = match self.all_parties() {
+            Ok(all) => {
+                self.relay(all, SessionKind::EcdsaAuxInfo, self.config.aux_timeout)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        match result {
             Ok(_) => {
                 tracing::info!(
                     seconds = started.elapsed().as_secs_f64(),
@@ -416,7 +609,9 @@ impl Coordinator {
         let Some((tenant, key_id)) = wanted else {
             return false;
         };
-        let signers = self.signer_set();
+        let Ok(signers) = self.signer_set(&[]) else {
+            return false;
+        };
         let presignature_id = hex::encode(session_id().get(..16).unwrap_or_default());
         let kind = SessionKind::EcdsaPresign {
             tenant: tenant.clone(),
@@ -496,29 +691,38 @@ impl Coordinator {
         .unwrap_or(0)
     }
 
+    /// Takes the first presignature of a key whose signers are all available now.
+    fn take_presignature(&self, tenant: &str, key_id: &str) -> Option<PresignatureEntry> {
+        self.with_state(|state| {
+            let queue = state
+                .presignatures
+                .get_mut(&(tenant.to_string(), key_id.to_string()))?;
+            let position = queue
+                .iter()
+                .position(|entry| entry.signers.iter().all(|&i| self.health.available(i)))?;
+            queue.remove(position)
+        })
+        .flatten()
+    }
+
     async fn sign_ecdsa(
         &self,
         request: &SignRequest,
         digest: [u8; 32],
+        preimage: Option<Preimage>,
         public_key: &[u8],
     ) -> Result<[u8; 64], SignerError> {
         let tenant = request.tenant_id.to_string();
         let key_id = request.key_id.to_string();
         self.track_key(&tenant, &key_id);
-        let presignature = self
-            .with_state(|state| {
-                state
-                    .presignatures
-                    .get_mut(&(tenant.clone(), key_id.clone()))
-                    .and_then(VecDeque::pop_front)
-            })
-            .flatten();
-        if let Some(entry) = presignature {
+        let mut excluded = Vec::new();
+        if let Some(entry) = self.take_presignature(&tenant, &key_id) {
             let kind = SessionKind::EcdsaSignPresigned {
                 tenant: tenant.clone(),
                 key_id: key_id.clone(),
                 presignature_id: entry.id.clone(),
                 digest,
+                preimage: preimage.clone(),
             };
             match self
                 .relay(entry.signers.clone(), kind, self.config.session_timeout)
@@ -527,26 +731,45 @@ impl Coordinator {
                 Ok(partials) => {
                     return ecdsa::combine_partials(&partials, &entry.public, digest, public_key);
                 }
+                Err(error @ SignerError::Custody(_)) => return Err(error),
                 // The presignature is spent either way; fall back to interactive signing.
                 Err(error) => {
-                    tracing::warn!(%error, "presigned signing failed; signing interactively")
+                    tracing::warn!(%error, "presigned signing failed; signing interactively");
+                    if let SignerError::ProtocolFailed { culprits, .. } = error {
+                        excluded.extend(culprits);
+                    }
                 }
             }
         }
-        let signers = self.signer_set();
-        let kind = SessionKind::EcdsaSign {
-            tenant,
-            key_id,
-            digest,
-            signers_at_keygen: signers.clone(),
-        };
-        let outputs = self
-            .relay(signers, kind, self.config.session_timeout)
-            .await?;
-        let first = outputs
-            .first()
-            .ok_or_else(|| SignerError::Bug("no signature output".into()))?;
-        ecdsa::verify_rs(first, digest, public_key)
+        let mut last_error = None;
+        for _ in 0..SIGN_ATTEMPTS {
+            let signers = match self.signer_set(&excluded) {
+                Ok(signers) => signers,
+                Err(unavailable) => return Err(last_error.unwrap_or(unavailable)),
+            };
+            let kind = SessionKind::EcdsaSign {
+                tenant: tenant.clone(),
+                key_id: key_id.clone(),
+                digest,
+                preimage: preimage.clone(),
+                signers_at_keygen: signers.clone(),
+            };
+            match self.relay(signers, kind, self.config.session_timeout).await {
+                Ok(outputs) => {
+                    let first = outputs
+                        .first()
+                        .ok_or_else(|| SignerError::Bug("no signature output".into()))?;
+                    return ecdsa::verify_rs(first, digest, public_key);
+                }
+                Err(SignerError::ProtocolFailed { reason, culprits }) if !culprits.is_empty() => {
+                    tracing::warn!(%reason, ?culprits, "signing failed; retrying without the culprits");
+                    excluded.extend(culprits.iter().copied());
+                    last_error = Some(SignerError::ProtocolFailed { reason, culprits });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| SignerError::Bug("no signing attempt".into())))
     }
 
     async fn sign_eddsa(
@@ -556,13 +779,47 @@ impl Coordinator {
     ) -> Result<[u8; 64], SignerError> {
         let public_package = frost::keys::PublicKeyPackage::deserialize(&request.public_data)
             .map_err(|e| SignerError::Bug(format!("stored public key package: {e}")))?;
-        let signers = self.signer_set();
+        let mut excluded = Vec::new();
+        let mut last_error = None;
+        for _ in 0..SIGN_ATTEMPTS {
+            let signers = match self.signer_set(&excluded) {
+                Ok(signers) => signers,
+                Err(unavailable) => return Err(last_error.unwrap_or(unavailable)),
+            };
+            let started = Instant::now();
+            let result = self
+                .sign_eddsa_once(request, &message, &public_package, signers.clone())
+                .await;
+            self.record_outcome(&signers, "eddsa_sign", started, &result);
+            match result {
+                Ok(signature) => return Ok(signature),
+                Err(SignerError::ProtocolFailed { reason, culprits }) if !culprits.is_empty() => {
+                    tracing::warn!(%reason, ?culprits, "signing failed; retrying without the culprits");
+                    excluded.extend(culprits.iter().copied());
+                    last_error = Some(SignerError::ProtocolFailed { reason, culprits });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| SignerError::Bug("no signing attempt".into())))
+    }
+
+    async fn sign_eddsa_once(
+        &self,
+        request: &SignRequest,
+        message: &[u8],
+        public_package: &frost::keys::PublicKeyPackage,
+        signers: Vec<u16>,
+    ) -> Result<[u8; 64], SignerError> {
         let kind = SessionKind::EddsaSign {
             tenant: request.tenant_id.to_string(),
             key_id: request.key_id.to_string(),
-            message: message.clone(),
+            message: message.to_vec(),
         };
-        let mut run = self.open(signers.clone(), kind).await?;
+        let timeout = self
+            .health
+            .timeout("eddsa_sign", self.config.session_timeout);
+        let mut run = self.open(signers.clone(), kind, timeout).await?;
         let size = u16::try_from(signers.len()).unwrap_or(u16::MAX);
         // FROST identifiers were fixed at keygen, where every party sat at its pool index.
         let to_identifier =
@@ -570,62 +827,65 @@ impl Coordinator {
 
         // Round 1: collect every signer's commitments.
         let mut commitments = BTreeMap::new();
-        let collect = async {
-            while commitments.len() < signers.len() {
-                let Some((seat, event)) = run.events.recv().await else {
-                    return Err(protocol_error("all parties left the session", vec![]));
-                };
-                match event {
-                    Some(PartyEvent::Message(message))
-                        if message.route == Route::Coordinator && message.from == Some(seat) =>
+        let mut committed = vec![false; signers.len()];
+        while commitments.len() < signers.len() {
+            let (seat, event) = {
+                let committed = &committed;
+                run.next_event(|seat| !committed.get(usize::from(seat)).copied().unwrap_or(true))
+                    .await?
+            };
+            match event {
+                Some(PartyEvent::Message(message))
+                    if message.route == Route::Coordinator && message.from == Some(seat) =>
+                {
+                    let parsed = frost::round1::SigningCommitments::deserialize(&message.payload)
+                        .map_err(|e| {
+                        protocol_error(format!("undecodable commitments: {e}"), run.blame(&[seat]))
+                    })?;
+                    if commitments
+                        .insert(to_identifier(run.pool_index(seat))?, parsed)
+                        .is_some()
                     {
-                        let parsed =
-                            frost::round1::SigningCommitments::deserialize(&message.payload)
-                                .map_err(|e| {
-                                    protocol_error(
-                                        format!("undecodable commitments: {e}"),
-                                        run.blame(&[seat]),
-                                    )
-                                })?;
-                        if commitments
-                            .insert(to_identifier(run.pool_index(seat))?, parsed)
-                            .is_some()
-                        {
-                            return Err(protocol_error(
-                                "sent commitments twice",
-                                run.blame(&[seat]),
-                            ));
-                        }
+                        return Err(protocol_error("sent commitments twice", run.blame(&[seat])));
                     }
-                    Some(PartyEvent::Failed {
-                        reason,
-                        kind: FailureKind::CustodyUnavailable,
-                        ..
-                    }) => {
-                        return Err(custody_unavailable(run.pool_index(seat), &reason));
-                    }
-                    Some(PartyEvent::Failed { reason, .. }) => {
-                        return Err(protocol_error(
-                            format!("party aborted: {reason}"),
-                            run.blame(&[seat]),
-                        ));
-                    }
-                    _ => {
-                        return Err(protocol_error(
-                            "unexpected event in round 1",
-                            run.blame(&[seat]),
-                        ));
+                    if let Some(flag) = committed.get_mut(usize::from(seat)) {
+                        *flag = true;
                     }
                 }
+                Some(PartyEvent::Failed {
+                    reason,
+                    kind: FailureKind::CustodyUnavailable,
+                    ..
+                }) => {
+                    return Err(custody_unavailable(run.pool_index(seat), &reason));
+                }
+                Some(PartyEvent::Failed {
+                    reason,
+                    kind: FailureKind::Refused,
+                    ..
+                }) => {
+                    return Err(protocol_error(
+                        format!("party {} refused: {reason}", run.pool_index(seat)),
+                        vec![],
+                    ));
+                }
+                Some(PartyEvent::Failed { reason, .. }) => {
+                    return Err(protocol_error(
+                        format!("party aborted: {reason}"),
+                        run.blame(&[seat]),
+                    ));
+                }
+                _ => {
+                    return Err(protocol_error(
+                        "unexpected event in round 1",
+                        run.blame(&[seat]),
+                    ));
+                }
             }
-            Ok(())
-        };
-        tokio::time::timeout(self.config.session_timeout, collect)
-            .await
-            .map_err(|_| protocol_error("session timed out", vec![]))??;
+        }
 
         // Round 2: send the signing package, collect shares, aggregate (with cheater detection).
-        let package = frost::SigningPackage::new(commitments, &message);
+        let package = frost::SigningPackage::new(commitments, message);
         let package_bytes = package
             .serialize()
             .map_err(|e| SignerError::Bug(format!("serializing signing package: {e}")))?;
@@ -640,12 +900,9 @@ impl Coordinator {
             )
             .await?;
         }
-        let outputs = tokio::time::timeout(
-            self.config.session_timeout,
-            run.drive(|seat, _| Err(protocol_error("unexpected message in round 2", vec![seat]))),
-        )
-        .await
-        .map_err(|_| protocol_error("session timed out", vec![]))??;
+        let outputs = run
+            .drive(|seat, _| Err(protocol_error("unexpected message in round 2", vec![seat])))
+            .await?;
         let mut shares = BTreeMap::new();
         for (seat, bytes) in (0..size).zip(outputs) {
             let share = frost::round2::SignatureShare::deserialize(&bytes).map_err(|e| {
@@ -657,7 +914,7 @@ impl Coordinator {
             shares.insert(to_identifier(run.pool_index(seat))?, share);
         }
         let signature =
-            frost::aggregate(&package, &shares, &public_package).map_err(|e| match e {
+            frost::aggregate(&package, &shares, public_package).map_err(|e| match e {
                 frost::Error::InvalidSignatureShare { culprits } => {
                     let parties: Vec<u16> = culprits
                         .into_iter()
@@ -671,7 +928,7 @@ impl Coordinator {
             })?;
         public_package
             .verifying_key()
-            .verify(&message, &signature)
+            .verify(message, &signature)
             .map_err(|_| protocol_error("aggregated signature does not verify", vec![]))?;
         let bytes = signature
             .serialize()
@@ -730,7 +987,7 @@ impl SignerPool for Coordinator {
             },
         };
         let outputs = self
-            .relay(self.all_parties(), kind, self.config.session_timeout)
+            .relay(self.all_parties()?, kind, self.config.session_timeout)
             .await?;
         let first = outputs
             .first()
@@ -770,9 +1027,19 @@ impl SignerPool for Coordinator {
 
     async fn sign(&self, request: SignRequest) -> Result<SignatureOutput, SignerError> {
         match (request.scheme, &request.payload) {
-            (Scheme::EcdsaSecp256k1, SignPayload::Digest(digest)) => {
+            (Scheme::EcdsaSecp256k1, SignPayload::Digest(_) | SignPayload::PersonalMessage(_)) => {
+                let (digest, preimage) = match &request.payload {
+                    SignPayload::PersonalMessage(message) => {
+                        let preimage = Preimage::PersonalMessage(message.clone());
+                        (preimage.digest(), Some(preimage))
+                    }
+                    SignPayload::Digest(digest) => (*digest, None),
+                    SignPayload::Message(_) => {
+                        return Err(SignerError::Bug("message payload for ECDSA".into()));
+                    }
+                };
                 let rs = self
-                    .sign_ecdsa(&request, *digest, &request.public_key)
+                    .sign_ecdsa(&request, digest, preimage, &request.public_key)
                     .await?;
                 let (r, s) = rs.split_at(32);
                 Ok(SignatureOutput::Ecdsa {

@@ -40,11 +40,31 @@ impl SessionFailure {
         }
     }
 
+    /// The party refuses the request itself (not authorized, unknown key, spent
+    /// presignature): nobody misbehaved and retrying elsewhere will not help.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        SessionFailure {
+            kind: FailureKind::Refused,
+            ..Self::new(reason)
+        }
+    }
+
     /// A protocol failure blaming `culprits` (session seats).
     pub fn blaming(reason: impl Into<String>, culprits: Vec<u16>) -> Self {
         SessionFailure {
             culprits,
             ..Self::new(reason)
+        }
+    }
+}
+
+impl SessionFailure {
+    /// The event reporting this failure to the coordinator.
+    pub fn into_event(self) -> PartyEvent {
+        PartyEvent::Failed {
+            reason: self.reason,
+            culprits: self.culprits,
+            kind: self.kind,
         }
     }
 }
@@ -189,7 +209,7 @@ async fn load_share(
     let bytes = vault
         .get(kind::ECDSA_SHARE, tenant, key_id)
         .await?
-        .ok_or_else(|| fail(format!("no share for key {key_id}")))?;
+        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
     let incomplete: IncompleteKeyShare<E> = decode(&bytes)?;
     let aux = load_aux(vault).await?;
     KeyShare::from_parts((incomplete, aux))
@@ -340,7 +360,7 @@ pub async fn run_presign(
     let protection = vault
         .protection_of(kind::ECDSA_SHARE, key_id)
         .await?
-        .ok_or_else(|| fail(format!("no share for key {key_id}")))?;
+        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
     vault
         .put_protected(
             kind::ECDSA_PRESIGNATURE,
@@ -367,12 +387,14 @@ pub async fn run_presigned_sign(
         .get(kind::ECDSA_PRESIGNATURE, tenant, &record_id)
         .await?
         .ok_or_else(|| {
-            fail(format!(
+            SessionFailure::refused(format!(
                 "presignature {presignature_id} unknown or already used"
             ))
         })?;
     if !vault.delete(kind::ECDSA_PRESIGNATURE, &record_id).await? {
-        return Err(fail(format!("presignature {presignature_id} already used")));
+        return Err(SessionFailure::refused(format!(
+            "presignature {presignature_id} already used"
+        )));
     }
     let stored: StoredPresignature = decode(&bytes)?;
     // Raw digests are signable through the API, so assuming a known preimage grants no

@@ -154,7 +154,7 @@ pub async fn run_sign(
     let bytes = vault
         .get(kind::EDDSA_SHARE, tenant, key_id)
         .await?
-        .ok_or_else(|| fail(format!("no share for key {key_id}")))?;
+        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
     let key_package = frost::keys::KeyPackage::deserialize(bytes.expose())
         .map_err(|e| fail(format!("stored key package: {e}")))?;
     let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);

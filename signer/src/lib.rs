@@ -5,6 +5,11 @@
 //!   signing.
 //! - `transport`: the session interface between a coordinator and a party. The in-process
 //!   link used by the embedded default implements the same trait a networked link will.
+//! - `identity`, `secure`: identity keys, signed authorizations and events, end-to-end
+//!   encrypted party-to-party channels.
+//! - `net`: the signer-node server (`waas signer`) and the coordinator's client for it, over
+//!   HTTP/2.
+//! - `health`: per-party circuit breakers, health scores and adaptive timeouts.
 //! - `coordinator`: implements the `SignerPool` port for API nodes: picks parties, relays
 //!   protocol messages between them, aggregates and verifies results. It never sees a share.
 #![forbid(unsafe_code)]
@@ -14,14 +19,19 @@ mod coordinator;
 mod delivery;
 mod ecdsa;
 mod eddsa;
+pub mod health;
+mod identity;
+pub mod net;
 mod party;
+pub mod secure;
 mod transport;
 mod vault;
 
-pub use coordinator::{Coordinator, CoordinatorConfig};
+pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorTrust};
 pub use ecdsa::{PrimesFile, generate_primes_file};
-pub use party::{PartyConfig, PartyNode, RotationReport};
+pub use identity::{IdentityError, IdentityKey, PublicIdentity};
+pub use party::{PartyConfig, PartyNode, PartyTrust, RotationReport};
 pub use transport::{
-    FailureKind, LocalPartyLink, PartyEvent, PartyLink, PartySession, PartyStatus, Route,
-    SessionKind, SessionStart, WireMessage,
+    EventBody, FailureKind, LocalPartyLink, PartyEvent, PartyLink, PartySession, PartyStatus,
+    Preimage, Route, SessionKind, SessionStart, SignedEvent, SignedStart, WireMessage,
 };

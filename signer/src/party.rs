@@ -3,14 +3,34 @@
 
 use crate::ecdsa::{self, AUX_ID, SessionFailure, SessionIo};
 use crate::eddsa;
-use crate::transport::{PartyEvent, PartyStatus, SessionKind, SessionStart, WireMessage};
+use crate::identity::{IdentityKey, PublicIdentity};
+use crate::secure::{self, Channels, EventSigner, Hello};
+use crate::transport::{
+    PartyEvent, PartyStatus, Route, SessionKind, SessionStart, SignedEvent, SignedStart,
+    WireMessage,
+};
 use crate::vault::{POOL_TENANT, Vault, kind};
 use cggmp24::PregeneratedPrimes;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use waas_core::ports::{ShareStore, SignerError};
+use waas_core::ports::{ShareStore, SignerError, StoredRecord};
 use waas_custody::ProtectorSet;
+
+/// Store kind of the authorizations a party has accepted (not secret: session ids and
+/// expiry times), kept until they expire so a replay is refused even after a restart.
+const USED_AUTHORIZATION: &str = "used-authorization";
+/// How long a party waits for the other participants' handshakes.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Who a party trusts: its own identity key, the control planes allowed to authorize
+/// sessions, and the pinned identity key of every party in the pool (by pool index).
+#[derive(Clone, Debug)]
+pub struct PartyTrust {
+    pub identity: Arc<IdentityKey>,
+    pub authorities: Vec<PublicIdentity>,
+    pub peers: Vec<PublicIdentity>,
+}
 
 /// How one party is set up.
 #[derive(Clone, Debug)]
@@ -26,7 +46,7 @@ pub struct PartyConfig {
 }
 
 /// What a rotation pass did at one party.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RotationReport {
     pub party_index: u16,
     /// KEK versions made current by this pass.
@@ -40,18 +60,125 @@ pub struct RotationReport {
 #[derive(Debug)]
 pub struct PartyNode {
     config: PartyConfig,
+    trust: PartyTrust,
     vault: Vault,
     generating_since: Mutex<Option<Instant>>,
 }
 
 impl PartyNode {
-    pub fn new(config: PartyConfig, store: Arc<dyn ShareStore>, protectors: ProtectorSet) -> Self {
+    pub fn new(
+        config: PartyConfig,
+        store: Arc<dyn ShareStore>,
+        protectors: ProtectorSet,
+        trust: PartyTrust,
+    ) -> Self {
         let vault = Vault::new(config.index, store, protectors);
         Self {
             config,
+            trust,
             vault,
             generating_since: Mutex::new(None),
         }
+    }
+
+    /// This party's public identity key.
+    pub fn identity(&self) -> PublicIdentity {
+        self.trust.identity.public()
+    }
+
+    /// This party's status, signed for a remote coordinator.
+    pub async fn signed_status(&self) -> Result<Vec<u8>, SignerError> {
+        let status = self.status().await;
+        secure::sign_status(
+            &self.trust.identity,
+            &secure::StatusBody {
+                pool_index: self.config.index,
+                issued_at: secure::now_unix(),
+                status,
+            },
+        )
+    }
+
+    /// Forgets accepted authorizations that have expired (they can no longer be replayed).
+    pub async fn prune_authorizations(&self) -> Result<usize, SignerError> {
+        let store = self.vault.store();
+        let now = secure::now_unix();
+        let mut pruned = 0;
+        for id in store.list_ids(USED_AUTHORIZATION).await? {
+            let expired = match store.get(USED_AUTHORIZATION, &id).await? {
+                Some(record) => <[u8; 8]>::try_from(record.sealed.as_slice())
+                    .map(|b| u64::from_be_bytes(b) < now)
+                    .unwrap_or(true),
+                None => false,
+            };
+            if expired && store.delete(USED_AUTHORIZATION, &id).await? {
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
+    }
+
+    /// Prunes expired authorizations every few minutes.
+    pub fn spawn_authorization_pruning(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let node = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = node.prune_authorizations().await {
+                    tracing::warn!(party_index = node.config.index, %error, "pruning used authorizations failed");
+                }
+                tokio::time::sleep(Duration::from_secs(300)).await;
+            }
+        })
+    }
+
+    /// Checks a session start: signed by a trusted control plane, not expired, naming this
+    /// party, consistent with its payload, and never seen before (recorded durably first).
+    async fn authorize(&self, signed: &SignedStart) -> Result<(SessionStart, u16), SessionFailure> {
+        let refuse =
+            |reason: String| SessionFailure::refused(format!("authorization refused: {reason}"));
+        let start = secure::verify_start(signed, &self.trust.authorities, secure::now_unix())
+            .map_err(refuse)?;
+        let seat = start
+            .participants
+            .iter()
+            .position(|&p| p == self.config.index)
+            .and_then(|seat| u16::try_from(seat).ok())
+            .ok_or_else(|| refuse("this party is not a participant".into()))?;
+        if start.participants.iter().any(|&p| p >= self.config.parties) {
+            return Err(refuse("a participant outside the pool".into()));
+        }
+        let preimage = match &start.kind {
+            SessionKind::EcdsaSign {
+                digest, preimage, ..
+            }
+            | SessionKind::EcdsaSignPresigned {
+                digest, preimage, ..
+            } => preimage.as_ref().map(|p| (p.digest(), *digest)),
+            _ => None,
+        };
+        if let Some((computed, claimed)) = preimage
+            && computed != claimed
+        {
+            return Err(refuse("the digest does not match the payload".into()));
+        }
+        if matches!(start.kind, SessionKind::RotateKeys { .. }) && start.participants.len() != 1 {
+            return Err(refuse("key rotation runs at one party at a time".into()));
+        }
+        let id = hex::encode(start.session_id);
+        let store = self.vault.store();
+        let record = StoredRecord {
+            kind: USED_AUTHORIZATION.into(),
+            id: id.clone(),
+            tenant: POOL_TENANT.into(),
+            sealed: start.expires_at.to_be_bytes().to_vec(),
+        };
+        if let Err(error) = store.insert(record).await {
+            return Err(match store.get(USED_AUTHORIZATION, &id).await {
+                Ok(Some(_)) => refuse("this authorization was already used".into()),
+                _ => SessionFailure::from(SignerError::Store(error)),
+            });
+        }
+        Ok((start, seat))
     }
 
     pub fn index(&self) -> u16 {
@@ -187,45 +314,163 @@ impl PartyNode {
         })
     }
 
-    /// Runs one session to its end and reports the output or the failure.
+    /// Runs one session to its end and reports the output or the failure, every event
+    /// signed by this party's identity key.
     pub async fn run_session(
         self: Arc<Self>,
-        start: SessionStart,
+        signed: SignedStart,
         inbox: mpsc::Receiver<WireMessage>,
-        outbox: mpsc::Sender<PartyEvent>,
+        outbox: mpsc::Sender<SignedEvent>,
     ) {
-        let report = outbox.clone();
-        let result = self.dispatch(start, inbox, outbox).await;
-        let event = match result {
-            Ok(output) => PartyEvent::Output(output),
-            Err(SessionFailure {
-                reason,
-                culprits,
-                kind,
-            }) => {
-                tracing::warn!(party_index = self.config.index, %reason, ?culprits, ?kind, "session failed");
-                PartyEvent::Failed {
-                    reason,
-                    culprits,
-                    kind,
+        let (start, seat) = match self.authorize(&signed).await {
+            Ok(authorized) => authorized,
+            Err(failure) => {
+                tracing::warn!(party_index = self.config.index, reason = %failure.reason, "session refused");
+                // Bound to the session id the start claims, so the coordinator can match it.
+                let claimed = secure::decode::<SessionStart>(&signed.body)
+                    .map(|s| s.session_id)
+                    .unwrap_or([0; 32]);
+                let mut signer =
+                    EventSigner::new(self.trust.identity.clone(), claimed, self.config.index);
+                if let Ok(event) = signer.sign(failure.into_event()) {
+                    let _ = outbox.send(event).await;
                 }
+                return;
             }
         };
-        let _ = report.send(event).await;
+        let signer = EventSigner::new(
+            self.trust.identity.clone(),
+            start.session_id,
+            self.config.index,
+        );
+        self.run_authorized(start, seat, signer, inbox, outbox)
+            .await;
+    }
+
+    async fn run_authorized(
+        self: Arc<Self>,
+        start: SessionStart,
+        seat: u16,
+        mut signer: EventSigner,
+        mut inbox: mpsc::Receiver<WireMessage>,
+        outbox: mpsc::Sender<SignedEvent>,
+    ) {
+        let size = u16::try_from(start.participants.len()).unwrap_or(u16::MAX);
+        let channels = if start.kind.has_party_messages() && size > 1 {
+            match self
+                .handshake(&start, seat, &mut signer, &mut inbox, &outbox)
+                .await
+            {
+                Ok(channels) => Some(channels),
+                Err(failure) => {
+                    tracing::warn!(party_index = self.config.index, reason = %failure.reason, "handshake failed");
+                    if let Ok(event) = signer.sign(failure.into_event()) {
+                        let _ = outbox.send(event).await;
+                    }
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let channels = channels.map(|c| Arc::new(Mutex::new(c)));
+        let (proto_in_tx, proto_in_rx) = mpsc::channel::<WireMessage>(256);
+        let (proto_out_tx, proto_out_rx) = mpsc::channel::<PartyEvent>(256);
+        let inbound_failure: Arc<Mutex<Option<SessionFailure>>> = Arc::default();
+        let inbound = tokio::spawn(inbound_loop(
+            inbox,
+            proto_in_tx,
+            channels.clone(),
+            inbound_failure.clone(),
+        ));
+        let outbound = tokio::spawn(outbound_loop(
+            proto_out_rx,
+            outbox,
+            channels,
+            signer,
+            seat,
+            size,
+        ));
+        let result = self
+            .dispatch(start, seat, proto_in_rx, proto_out_tx.clone())
+            .await;
+        inbound.abort();
+        let relay_failure = inbound_failure.lock().ok().and_then(|mut f| f.take());
+        let event = match (result, relay_failure) {
+            (Ok(output), None) => PartyEvent::Output(output),
+            (_, Some(failure)) | (Err(failure), None) => {
+                tracing::warn!(party_index = self.config.index, reason = %failure.reason, culprits = ?failure.culprits, kind = ?failure.kind, "session failed");
+                failure.into_event()
+            }
+        };
+        let _ = proto_out_tx.send(event).await;
+        drop(proto_out_tx);
+        let _ = outbound.await;
+    }
+
+    /// Exchanges signed ephemeral keys with every other participant.
+    async fn handshake(
+        &self,
+        start: &SessionStart,
+        seat: u16,
+        signer: &mut EventSigner,
+        inbox: &mut mpsc::Receiver<WireMessage>,
+        outbox: &mpsc::Sender<SignedEvent>,
+    ) -> Result<Channels, SessionFailure> {
+        let size = u16::try_from(start.participants.len()).unwrap_or(u16::MAX);
+        let (mut channels, hello) = Channels::start(
+            &self.trust.identity,
+            start.session_id,
+            seat,
+            self.config.index,
+        );
+        let hello = signer
+            .sign(PartyEvent::Message(WireMessage {
+                from: Some(seat),
+                route: Route::Broadcast,
+                payload: secure::encode(&hello)?,
+            }))
+            .map_err(SessionFailure::from)?;
+        outbox
+            .send(hello)
+            .await
+            .map_err(|_| SessionFailure::new("the coordinator left the session"))?;
+        let collect = async {
+            while !channels.complete(size) {
+                let message = inbox
+                    .recv()
+                    .await
+                    .ok_or_else(|| SessionFailure::new("the coordinator left the session"))?;
+                let Some(from) = message.from.filter(|&f| f < size && f != seat) else {
+                    return Err(SessionFailure::new(
+                        "a message that is not a participant's handshake",
+                    ));
+                };
+                let pool_index = start.participants.get(usize::from(from)).copied();
+                let key = pool_index.and_then(|p| self.trust.peers.get(usize::from(p)));
+                let (Some(pool_index), Some(key)) = (pool_index, key) else {
+                    return Err(SessionFailure::blaming("no pinned key", vec![from]));
+                };
+                let hello: Hello = secure::decode(&message.payload)
+                    .map_err(|reason| SessionFailure::blaming(reason, vec![from]))?;
+                channels
+                    .accept(from, pool_index, key, &hello)
+                    .map_err(|reason| SessionFailure::blaming(reason, vec![from]))?;
+            }
+            Ok(channels)
+        };
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, collect)
+            .await
+            .map_err(|_| SessionFailure::new("handshake timed out"))?
     }
 
     async fn dispatch(
         &self,
         start: SessionStart,
+        me: u16,
         inbox: mpsc::Receiver<WireMessage>,
         outbox: mpsc::Sender<PartyEvent>,
     ) -> Result<Vec<u8>, SessionFailure> {
-        let me = start
-            .participants
-            .iter()
-            .position(|&p| p == self.config.index)
-            .and_then(|seat| u16::try_from(seat).ok())
-            .ok_or_else(|| SessionFailure::new("this party is not a participant of the session"))?;
         let size = u16::try_from(start.participants.len()).unwrap_or(u16::MAX);
         let io = SessionIo {
             session_id: start.session_id,
@@ -264,6 +509,7 @@ impl PartyNode {
                 key_id,
                 digest,
                 signers_at_keygen,
+                ..
             } => {
                 ecdsa::run_sign(
                     vault,
@@ -298,6 +544,7 @@ impl PartyNode {
                 key_id,
                 presignature_id,
                 digest,
+                ..
             } => ecdsa::run_presigned_sign(vault, &tenant, &key_id, &presignature_id, digest).await,
             SessionKind::EddsaKeygen {
                 tenant,
@@ -313,6 +560,112 @@ impl PartyNode {
                 key_id,
                 message,
             } => eddsa::run_sign(vault, io, &tenant, &key_id, &message).await,
+            SessionKind::RotateKeys { new_version } => {
+                let report = self.rotate_keys(new_version).await?;
+                serde_json::to_vec(&report)
+                    .map_err(|e| SessionFailure::new(format!("encoding the report: {e}")))
+            }
+        }
+    }
+}
+
+/// Opens relayed party messages (or passes coordinator messages through) for the protocol.
+async fn inbound_loop(
+    mut inbox: mpsc::Receiver<WireMessage>,
+    to_protocol: mpsc::Sender<WireMessage>,
+    channels: Option<Arc<Mutex<Channels>>>,
+    failure: Arc<Mutex<Option<SessionFailure>>>,
+) {
+    while let Some(message) = inbox.recv().await {
+        let delivered = match (message.from, &channels) {
+            (None, _) => Ok(message),
+            (Some(from), Some(channels)) => channels
+                .lock()
+                .map_err(|_| SessionFailure::new("channel state poisoned"))
+                .and_then(|mut channels| {
+                    channels
+                        .open(from, &message.payload)
+                        .map_err(|reason| SessionFailure::blaming(reason, vec![from]))
+                })
+                .map(|(payload, route)| WireMessage {
+                    from: Some(from),
+                    route,
+                    payload,
+                }),
+            (Some(from), None) => Err(SessionFailure::blaming(
+                "a party message in a session without party messages",
+                vec![from],
+            )),
+        };
+        match delivered {
+            Ok(message) => {
+                if to_protocol.send(message).await.is_err() {
+                    return;
+                }
+            }
+            Err(rejected) => {
+                if let Ok(mut slot) = failure.lock() {
+                    *slot = Some(rejected);
+                }
+                // Dropping `to_protocol` ends the protocol; the recorded failure is reported.
+                return;
+            }
+        }
+    }
+}
+
+/// Seals the protocol's party messages, signs every event and reports it.
+async fn outbound_loop(
+    mut from_protocol: mpsc::Receiver<PartyEvent>,
+    outbox: mpsc::Sender<SignedEvent>,
+    channels: Option<Arc<Mutex<Channels>>>,
+    mut signer: EventSigner,
+    me: u16,
+    size: u16,
+) {
+    while let Some(event) = from_protocol.recv().await {
+        let events = match (event, &channels) {
+            (PartyEvent::Message(message), Some(channels))
+                if message.route != Route::Coordinator =>
+            {
+                let recipients: Vec<(u16, bool)> = match message.route {
+                    Route::Broadcast => (0..size).filter(|&s| s != me).map(|s| (s, true)).collect(),
+                    Route::Party(to) => vec![(to, false)],
+                    Route::Coordinator => Vec::new(),
+                };
+                let sealed: Result<Vec<PartyEvent>, SignerError> = channels
+                    .lock()
+                    .map_err(|_| SignerError::Bug("channel state poisoned".into()))
+                    .and_then(|mut channels| {
+                        recipients
+                            .into_iter()
+                            .map(|(to, broadcast)| {
+                                channels
+                                    .seal(to, broadcast, &message.payload)
+                                    .map(|payload| {
+                                        PartyEvent::Message(WireMessage {
+                                            from: Some(me),
+                                            route: Route::Party(to),
+                                            payload,
+                                        })
+                                    })
+                            })
+                            .collect()
+                    });
+                match sealed {
+                    Ok(events) => events,
+                    Err(error) => vec![SessionFailure::from(error).into_event()],
+                }
+            }
+            (event, _) => vec![event],
+        };
+        for event in events {
+            let Ok(signed) = signer.sign(event) else {
+                return;
+            };
+            if outbox.send(signed).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -52,6 +52,24 @@ pub enum FailureKind {
     /// The party could not reach its key protection (KMS, HSM, key file); retrying later
     /// may succeed.
     CustodyUnavailable,
+    /// The party refused the request (authorization, unknown key, spent presignature);
+    /// nobody is to blame.
+    Refused,
+}
+
+/// What an ECDSA digest was computed from, so each party can recompute it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Preimage {
+    /// An EIP-191 `personal_sign` message.
+    PersonalMessage(Vec<u8>),
+}
+
+impl Preimage {
+    pub fn digest(&self) -> [u8; 32] {
+        match self {
+            Preimage::PersonalMessage(message) => waas_core::chain::personal_sign_digest(message),
+        }
+    }
 }
 
 /// What a session runs.
@@ -72,6 +90,8 @@ pub enum SessionKind {
         tenant: String,
         key_id: String,
         digest: [u8; 32],
+        /// When given, each party recomputes `digest` from it and refuses a mismatch.
+        preimage: Option<Preimage>,
         signers_at_keygen: Vec<u16>,
     },
     /// Generates a presignature for a fixed signer set, kept sealed at each party.
@@ -87,6 +107,7 @@ pub enum SessionKind {
         key_id: String,
         presignature_id: String,
         digest: [u8; 32],
+        preimage: Option<Preimage>,
     },
     EddsaKeygen {
         tenant: String,
@@ -100,23 +121,92 @@ pub enum SessionKind {
         key_id: String,
         message: Vec<u8>,
     },
+    /// Key-encryption-key rotation at one party (optionally a new KEK version first).
+    RotateKeys { new_version: bool },
 }
 
-/// Opens a session.
+impl SessionKind {
+    /// Whether parties exchange messages with each other (and so first agree on end-to-end
+    /// keys). Presigned ECDSA and FROST signing talk to the coordinator only.
+    pub fn has_party_messages(&self) -> bool {
+        !matches!(
+            self,
+            SessionKind::EcdsaSignPresigned { .. }
+                | SessionKind::EddsaSign { .. }
+                | SessionKind::RotateKeys { .. }
+        )
+    }
+
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionKind::EcdsaAuxInfo => "ecdsa_aux_info",
+            SessionKind::EcdsaKeygen { .. } => "ecdsa_keygen",
+            SessionKind::EcdsaSign { .. } => "ecdsa_sign",
+            SessionKind::EcdsaPresign { .. } => "ecdsa_presign",
+            SessionKind::EcdsaSignPresigned { .. } => "ecdsa_sign_presigned",
+            SessionKind::EddsaKeygen { .. } => "eddsa_keygen",
+            SessionKind::EddsaSign { .. } => "eddsa_sign",
+            SessionKind::RotateKeys { .. } => "rotate_keys",
+        }
+    }
+}
+
+/// Opens a session. Signed by the control plane, it is the participants' authorization.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionStart {
-    /// Unique per session; used as the protocol execution id.
+    /// Unique per session: the protocol execution id and the authorization's one-time id.
     pub session_id: [u8; 32],
-    /// Pool indices of the participants, in session order.
+    /// Pool indices of the participants, in session order: the signing quorum.
     pub participants: Vec<u16>,
     pub kind: SessionKind,
+    /// Unix seconds after which no party accepts this start.
+    pub expires_at: u64,
+}
+
+/// A [`SessionStart`] signed by a control-plane identity key. The signed bytes travel as
+/// they were signed; a party verifies them before decoding.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SignedStart {
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for SignedStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignedStart({} bytes)", self.body.len())
+    }
+}
+
+/// A [`PartyEvent`] signed by the reporting party's identity key, bound to the session, the
+/// party's pool index and a sequence number (so events cannot be replayed, reordered or
+/// moved between sessions).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SignedEvent {
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl std::fmt::Debug for SignedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SignedEvent({} bytes)", self.body.len())
+    }
+}
+
+/// The signed part of a [`SignedEvent`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EventBody {
+    pub session_id: [u8; 32],
+    pub pool_index: u16,
+    pub seq: u64,
+    pub event: PartyEvent,
 }
 
 /// The two directions of an open session, seen from the coordinator.
 #[derive(Debug)]
 pub struct PartySession {
     pub to_party: mpsc::Sender<WireMessage>,
-    pub from_party: mpsc::Receiver<PartyEvent>,
+    pub from_party: mpsc::Receiver<SignedEvent>,
 }
 
 /// Readiness of one party.
@@ -136,7 +226,7 @@ pub struct PartyStatus {
 pub trait PartyLink: Send + Sync + std::fmt::Debug {
     /// The party's index in the pool (0-based, fixed).
     fn index(&self) -> u16;
-    async fn open(&self, start: SessionStart) -> Result<PartySession, SignerError>;
+    async fn open(&self, start: SignedStart) -> Result<PartySession, SignerError>;
     async fn status(&self) -> Result<PartyStatus, SignerError>;
 }
 
@@ -159,7 +249,7 @@ impl PartyLink for LocalPartyLink {
         self.node.index()
     }
 
-    async fn open(&self, start: SessionStart) -> Result<PartySession, SignerError> {
+    async fn open(&self, start: SignedStart) -> Result<PartySession, SignerError> {
         let (to_party, party_inbox) = mpsc::channel(256);
         let (party_outbox, from_party) = mpsc::channel(256);
         let node = self.node.clone();

@@ -167,6 +167,11 @@ impl Vault {
         results
     }
 
+    /// The party's store, for records that are not secret (used authorizations).
+    pub fn store(&self) -> &Arc<dyn ShareStore> {
+        &self.store
+    }
+
     pub async fn list(&self, kind: &str) -> Result<Vec<String>, SignerError> {
         Ok(self.store.list_ids(kind).await?)
     }

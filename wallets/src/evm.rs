@@ -27,13 +27,7 @@ pub fn eip55_checksum(lower_hex: &str) -> String {
     out
 }
 
-/// `keccak256("\x19Ethereum Signed Message:\n" + len(message) + message)` (EIP-191 v0x45).
-pub fn personal_sign_digest(message: &[u8]) -> [u8; 32] {
-    let mut hasher = Keccak256::new();
-    hasher.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-    hasher.update(message);
-    hasher.finalize().into()
-}
+pub use waas_core::chain::personal_sign_digest;
 
 /// The recovery id (0 or 1) under which `(r, s)` over `digest` recovers `public_key_sec1`.
 pub fn recovery_id(

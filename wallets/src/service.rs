@@ -33,7 +33,9 @@ impl WalletsError {
             WalletsError::Validation(_) => ErrorCode::ValidationFailed,
             WalletsError::NotFound => ErrorCode::NotFound,
             WalletsError::Signer(SignerError::Warming { .. }) => ErrorCode::SignerPoolWarming,
-            WalletsError::Signer(SignerError::Unavailable { .. }) => ErrorCode::SignerUnavailable,
+            WalletsError::Signer(SignerError::Unavailable { .. } | SignerError::Transport(_)) => {
+                ErrorCode::SignerUnavailable
+            }
             WalletsError::Signer(SignerError::ProtocolFailed { .. }) => ErrorCode::SigningFailed,
             WalletsError::Signer(SignerError::Custody(CustodyError::Unavailable(_))) => {
                 ErrorCode::CustodyUnavailable
@@ -51,6 +53,7 @@ impl WalletsError {
                 retry_after_secs, ..
             }) => Some(*retry_after_secs),
             WalletsError::Signer(SignerError::Unavailable { .. })
+            | WalletsError::Signer(SignerError::Transport(_))
             | WalletsError::Signer(SignerError::Custody(CustodyError::Unavailable(_))) => Some(5),
             _ => None,
         }
@@ -229,8 +232,12 @@ impl WalletService {
         let (payload, digest_hex) = match (wallet.chain, hash, &input) {
             (Chain::Evm, Some(hash), _) => (SignPayload::Digest(hash), hash),
             (Chain::Evm, None, SignInput::Message(text)) => {
+                // The nodes recompute the digest from the message itself.
                 let digest = personal_sign_digest(text.as_bytes());
-                (SignPayload::Digest(digest), digest)
+                (
+                    SignPayload::PersonalMessage(text.as_bytes().to_vec()),
+                    digest,
+                )
             }
             (Chain::Solana, Some(hash), _) => {
                 (SignPayload::Message(hash.to_vec()), sha2_digest(&hash))

@@ -34,9 +34,10 @@ pub async fn rotate_keys(
     caller.operator()?;
     let new_version = request.new_version.unwrap_or(true);
     let mut parties = Vec::new();
-    for party in state.parties.iter() {
-        let report = party
-            .rotate_keys(new_version)
+    for index in 0..state.coordinator.parties() {
+        let report = state
+            .coordinator
+            .rotate_keys(index, new_version)
             .await
             .map_err(|error| match error {
                 SignerError::Custody(CustodyError::Unavailable(reason)) => {

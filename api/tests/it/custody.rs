@@ -31,7 +31,7 @@ async fn kms_keys(port: u16, count: usize) -> Vec<String> {
     keys
 }
 
-fn verify_ed25519(public_hex: &str, message: &[u8], signature_hex: &str) {
+pub(crate) fn verify_ed25519(public_hex: &str, message: &[u8], signature_hex: &str) {
     let public: [u8; 32] = hex::decode(public_hex.trim_start_matches("0x"))
         .unwrap()
         .try_into()
@@ -76,7 +76,7 @@ fn pkcs11_settings(prefix: &str) -> Pkcs11Settings {
 }
 
 /// Creates a Solana wallet; returns its signatures path and public key.
-async fn solana_wallet(app: &TestApp, key: &str, name: &str) -> (String, String) {
+pub(crate) async fn solana_wallet(app: &TestApp, key: &str, name: &str) -> (String, String) {
     let wallet = app
         .post("/v1/wallets", key, json!({"chain": "solana", "name": name}))
         .await;

@@ -413,8 +413,10 @@ pub async fn assert_no_plaintext_secrets(app: &TestApp) {
 #[tokio::test]
 async fn a_presignature_is_used_at_most_once() {
     use waas_core::ports::ShareStore;
+    use waas_signer::secure::{self, EventVerifier};
     use waas_signer::{
-        LocalPartyLink, PartyConfig, PartyEvent, PartyLink, PartyNode, SessionKind, SessionStart,
+        IdentityKey, LocalPartyLink, PartyConfig, PartyEvent, PartyLink, PartyNode, PartyTrust,
+        SessionKind, SessionStart,
     };
     let app = spawn_app(Backend::Sqlite, Pool::Warm).await;
     let (tenant_id, key) = app.tenant_with_key(ALL_SCOPES).await;
@@ -426,6 +428,7 @@ async fn a_presignature_is_used_at_most_once() {
     wait_for_presignature(&app, &tenant_id, &wallet_id).await;
 
     // Open party 1's store as a second process would, and find a presignature of this key.
+    let authority = IdentityKey::open(&app.data_dir.join("authority.key")).unwrap();
     let mut found = None;
     for index in 0u16..3 {
         let dir = app.data_dir.join(format!("party-{}", index + 1));
@@ -437,6 +440,13 @@ async fn a_presignature_is_used_at_most_once() {
         if let Some(id) = ids.into_iter().find(|id| id.starts_with(&wallet_id)) {
             let protector =
                 waas_custody::LocalKeyProtector::open_or_create(&dir.join("kek.key")).unwrap();
+            let peers = (1..=3)
+                .map(|p| {
+                    IdentityKey::open(&app.data_dir.join(format!("party-{p}/identity.key")))
+                        .unwrap()
+                        .public()
+                })
+                .collect();
             let node = PartyNode::new(
                 PartyConfig {
                     index,
@@ -446,6 +456,13 @@ async fn a_presignature_is_used_at_most_once() {
                 },
                 store,
                 waas_custody::ProtectorSet::single(std::sync::Arc::new(protector)),
+                PartyTrust {
+                    identity: std::sync::Arc::new(
+                        IdentityKey::open(&dir.join("identity.key")).unwrap(),
+                    ),
+                    authorities: vec![authority.public()],
+                    peers,
+                },
             );
             found = Some((index, id, node));
             break;
@@ -453,30 +470,41 @@ async fn a_presignature_is_used_at_most_once() {
     }
     let (index, record_id, node) = found.expect("a presignature at some party");
     let presignature_id = record_id.rsplit('/').next().unwrap().to_string();
-    let link = LocalPartyLink::new(std::sync::Arc::new(node));
-    let use_it = || async {
-        let mut session = link
-            .open(SessionStart {
-                session_id: [9u8; 32],
-                participants: vec![index],
-                kind: SessionKind::EcdsaSignPresigned {
-                    tenant: tenant_id.clone(),
-                    key_id: wallet_id.clone(),
-                    presignature_id: presignature_id.clone(),
-                    digest: [1u8; 32],
-                },
-            })
-            .await
-            .unwrap();
-        session.from_party.recv().await.unwrap()
+    let node = std::sync::Arc::new(node);
+    let node_key = node.identity();
+    let link = LocalPartyLink::new(node);
+    let use_it = |session: u8| {
+        // A fresh authorization each time: the refusal must come from the spent
+        // presignature, not from a replayed authorization.
+        let start = SessionStart {
+            session_id: [session; 32],
+            participants: vec![index],
+            kind: SessionKind::EcdsaSignPresigned {
+                tenant: tenant_id.clone(),
+                key_id: wallet_id.clone(),
+                presignature_id: presignature_id.clone(),
+                digest: [1u8; 32],
+                preimage: None,
+            },
+            expires_at: secure::now_unix() + 60,
+        };
+        let signed = secure::sign_start(&start, &authority).unwrap();
+        let link = &link;
+        async move {
+            let mut session = link.open(signed).await.unwrap();
+            let event = session.from_party.recv().await.unwrap();
+            EventVerifier::new(node_key, start.session_id, index)
+                .verify(&event)
+                .unwrap()
+        }
     };
     assert!(
-        matches!(use_it().await, PartyEvent::Output(_)),
+        matches!(use_it(9).await, PartyEvent::Output(_)),
         "first use issues a partial signature"
     );
-    match use_it().await {
+    match use_it(10).await {
         PartyEvent::Failed { reason, .. } => assert!(
-            reason.contains("already used") || reason.contains("unknown"),
+            reason.contains("presignature") && reason.contains("already used"),
             "{reason}"
         ),
         other => panic!("second use must fail, got {other:?}"),

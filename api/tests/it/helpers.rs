@@ -75,7 +75,10 @@ pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Se
             allow_local_key_protection_in_production: false,
             aws_kms: None,
             pkcs11: None,
+            nodes: Vec::new(),
+            authority_key_file: None,
         },
+        node: None,
         log: LogSettings {
             format: "json".into(),
             level: std::env::var("WAAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),

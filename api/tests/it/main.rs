@@ -8,6 +8,7 @@ mod errors;
 mod flow;
 mod helpers;
 mod isolation;
+mod nodes;
 mod openapi;
 mod operator;
 mod rotation;

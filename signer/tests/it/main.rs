@@ -14,9 +14,59 @@ use waas_core::ports::{
 use waas_core::{Scheme, TenantId, Threshold, WalletId};
 use waas_custody::LocalKeyProtector;
 use waas_signer::{
-    Coordinator, CoordinatorConfig, LocalPartyLink, PartyConfig, PartyEvent, PartyLink, PartyNode,
-    PartySession, PartyStatus, SessionStart,
+    Coordinator, CoordinatorConfig, CoordinatorTrust, IdentityKey, LocalPartyLink, PartyConfig,
+    PartyLink, PartyNode, PartySession, PartyStatus, PartyTrust, PublicIdentity, SignedStart,
 };
+
+mod health;
+mod trust;
+
+/// The keys of a test pool: the control plane's and every party's.
+struct Keys {
+    authority: Arc<IdentityKey>,
+    parties: Vec<Arc<IdentityKey>>,
+}
+
+impl Keys {
+    fn new(n: u16) -> Self {
+        Self {
+            authority: Arc::new(IdentityKey::generate()),
+            parties: (0..n).map(|_| Arc::new(IdentityKey::generate())).collect(),
+        }
+    }
+    fn publics(&self) -> Vec<PublicIdentity> {
+        self.parties.iter().map(|k| k.public()).collect()
+    }
+}
+
+/// `n` in-process parties with their keys.
+fn pool_parties(n: u16) -> (Vec<Arc<PartyNode>>, Keys) {
+    let keys = Keys::new(n);
+    let dir =
+        std::env::temp_dir().join(format!("waas-signer-it-{}", uuid::Uuid::now_v7().simple()));
+    let nodes = (0..n)
+        .map(|index| {
+            let protector =
+                LocalKeyProtector::open_or_create(&dir.join(format!("kek-{index}"))).unwrap();
+            Arc::new(PartyNode::new(
+                PartyConfig {
+                    index,
+                    parties: n,
+                    spare_primes: 0,
+                    generate_primes: false,
+                },
+                Arc::new(MemoryStore::default()),
+                waas_custody::ProtectorSet::single(Arc::new(protector)),
+                PartyTrust {
+                    identity: keys.parties[usize::from(index)].clone(),
+                    authorities: vec![keys.authority.public()],
+                    peers: keys.publics(),
+                },
+            ))
+        })
+        .collect();
+    (nodes, keys)
+}
 
 /// A party store in memory (the real one is SQLite; this keeps the protocol tests fast).
 #[derive(Debug, Default)]
@@ -77,28 +127,7 @@ impl ShareStore for MemoryStore {
     }
 }
 
-fn parties(n: u16) -> Vec<Arc<PartyNode>> {
-    let dir =
-        std::env::temp_dir().join(format!("waas-signer-it-{}", uuid::Uuid::now_v7().simple()));
-    (0..n)
-        .map(|index| {
-            let protector =
-                LocalKeyProtector::open_or_create(&dir.join(format!("kek-{index}"))).unwrap();
-            Arc::new(PartyNode::new(
-                PartyConfig {
-                    index,
-                    parties: n,
-                    spare_primes: 0,
-                    generate_primes: false,
-                },
-                Arc::new(MemoryStore::default()),
-                waas_custody::ProtectorSet::single(Arc::new(protector)),
-            ))
-        })
-        .collect()
-}
-
-fn coordinator(threshold: Threshold, links: Vec<Arc<dyn PartyLink>>) -> Coordinator {
+fn coordinator(threshold: Threshold, links: Vec<Arc<dyn PartyLink>>, keys: &Keys) -> Coordinator {
     Coordinator::new(
         CoordinatorConfig {
             threshold,
@@ -107,6 +136,10 @@ fn coordinator(threshold: Threshold, links: Vec<Arc<dyn PartyLink>>) -> Coordina
             presignatures_per_key: 0,
         },
         links,
+        CoordinatorTrust {
+            authority: keys.authority.clone(),
+            parties: keys.publics(),
+        },
     )
 }
 
@@ -121,8 +154,8 @@ fn local_links(nodes: &[Arc<PartyNode>]) -> Vec<Arc<dyn PartyLink>> {
 async fn frost_keys_sign_across_thresholds() {
     for (t, n) in [(2, 3), (3, 3), (3, 5)] {
         let threshold = Threshold::new(t, n).unwrap();
-        let nodes = parties(n);
-        let pool = coordinator(threshold, local_links(&nodes));
+        let (nodes, keys) = pool_parties(n);
+        let pool = coordinator(threshold, local_links(&nodes), &keys);
         pool.upkeep_once().await;
         let tenant_id = TenantId::new();
         let key_id = WalletId::new();
@@ -181,8 +214,8 @@ async fn frost_keys_sign_across_thresholds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecdsa_keygen_is_refused_until_aux_info_exists() {
-    let nodes = parties(3);
-    let pool = coordinator(Threshold::new(2, 3).unwrap(), local_links(&nodes));
+    let (nodes, keys) = pool_parties(3);
+    let pool = coordinator(Threshold::new(2, 3).unwrap(), local_links(&nodes), &keys);
     pool.upkeep_once().await;
     let error = pool
         .generate_key(KeyGenRequest {
@@ -204,7 +237,8 @@ async fn ecdsa_keygen_is_refused_until_aux_info_exists() {
     assert!(detail.contains("primes"), "{detail}");
 }
 
-/// A link whose party's outgoing protocol messages are corrupted in transit.
+/// A link that flips one byte of every message relayed *to* its party from another party:
+/// a relay or network attacker altering end-to-end sealed messages in transit.
 #[derive(Debug)]
 struct Tampering {
     inner: LocalPartyLink,
@@ -216,25 +250,34 @@ impl PartyLink for Tampering {
     fn index(&self) -> u16 {
         self.index
     }
-    async fn open(&self, start: SessionStart) -> Result<PartySession, SignerError> {
+    async fn open(&self, start: SignedStart) -> Result<PartySession, SignerError> {
         let PartySession {
             to_party,
-            mut from_party,
+            from_party,
         } = self.inner.open(start).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<waas_signer::WireMessage>(256);
         tokio::spawn(async move {
-            while let Some(mut event) = from_party.recv().await {
-                if let PartyEvent::Message(message) = &mut event {
-                    message.payload = b"{\"not\": \"a protocol message\"}".to_vec();
+            let mut seen_from: Vec<u16> = Vec::new();
+            while let Some(mut message) = rx.recv().await {
+                if let Some(from) = message.from {
+                    // The first message of each sender is its handshake; tamper with the
+                    // sealed protocol messages after it.
+                    if seen_from.contains(&from) {
+                        if let Some(byte) = message.payload.last_mut() {
+                            *byte ^= 0x01;
+                        }
+                    } else {
+                        seen_from.push(from);
+                    }
                 }
-                if tx.send(event).await.is_err() {
+                if to_party.send(message).await.is_err() {
                     return;
                 }
             }
         });
         Ok(PartySession {
-            to_party,
-            from_party: rx,
+            to_party: tx,
+            from_party,
         })
     }
     async fn status(&self) -> Result<PartyStatus, SignerError> {
@@ -243,14 +286,14 @@ impl PartyLink for Tampering {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tampered_protocol_message_is_rejected_naming_the_culprit() {
-    let nodes = parties(3);
+async fn a_message_altered_in_transit_is_rejected_naming_its_sender() {
+    let (nodes, keys) = pool_parties(3);
     let mut links = local_links(&nodes);
     links[2] = Arc::new(Tampering {
         inner: LocalPartyLink::new(nodes[2].clone()),
         index: 2,
     });
-    let pool = coordinator(Threshold::new(2, 3).unwrap(), links);
+    let pool = coordinator(Threshold::new(2, 3).unwrap(), links, &keys);
     let error = pool
         .generate_key(KeyGenRequest {
             tenant_id: TenantId::new(),
@@ -263,5 +306,12 @@ async fn a_tampered_protocol_message_is_rejected_naming_the_culprit() {
     let SignerError::ProtocolFailed { culprits, reason } = error else {
         panic!("{error:?}")
     };
-    assert_eq!(culprits, vec![2], "{reason}");
+    // Party 2 received altered messages from parties 0 and 1; it names the sender of the
+    // first one it could not open.
+    assert_eq!(culprits.len(), 1, "{reason}");
+    assert!(
+        culprits[0] == 0 || culprits[0] == 1,
+        "{culprits:?}: {reason}"
+    );
+    assert!(reason.contains("does not authenticate"), "{reason}");
 }
