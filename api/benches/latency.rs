@@ -34,6 +34,7 @@ fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json"),
             ),
             presignatures_per_key,
+            refill_time_share: 0.5,
             session_timeout_secs: 120,
             key_protection: "local".into(),
             data_key_cache_secs: 300,

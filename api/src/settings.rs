@@ -76,6 +76,9 @@ pub struct SignerSettings {
     pub primes_file: Option<PathBuf>,
     /// ECDSA presignatures kept ready per key (0 disables).
     pub presignatures_per_key: usize,
+    /// Share of wall time presignature refills may use (0.05–1); they also pause while
+    /// live requests run.
+    pub refill_time_share: f64,
     /// Seconds one signing or keygen session may take.
     pub session_timeout_secs: u64,
     /// How every party protects its records: `local` (a key file per party), `aws-kms`
@@ -162,6 +165,7 @@ impl Settings {
             .set_default("signer.spare_primes", 1)?
             .set_default("signer.generate_primes", true)?
             .set_default("signer.presignatures_per_key", 2)?
+            .set_default("signer.refill_time_share", 0.5)?
             .set_default("signer.session_timeout_secs", 60)?
             .set_default("log.format", "json")?
             .set_default("log.level", "info")?;

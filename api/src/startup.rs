@@ -140,9 +140,6 @@ async fn build_local_parties(
             stats,
         )
         .await?;
-        // The coordinator that knew of stored presignatures lives in this process and has
-        // just started without them; they would never be used.
-        node.discard_presignatures().await?;
         parties.push(node);
     }
     Ok(parties)
@@ -328,6 +325,7 @@ impl Application {
                 session_timeout: Duration::from_secs(settings.signer.session_timeout_secs),
                 aux_timeout: Duration::from_secs(1800),
                 presignatures_per_key: settings.signer.presignatures_per_key,
+                refill_time_share: settings.signer.refill_time_share,
             },
             links,
             CoordinatorTrust {

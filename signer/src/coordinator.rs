@@ -7,6 +7,7 @@ use crate::ecdsa;
 use crate::eddsa;
 use crate::health::{PartyHealthSnapshot, PoolHealth};
 use crate::identity::{IdentityKey, PublicIdentity};
+use crate::metrics::PoolMetrics;
 use crate::secure::{self, EventVerifier};
 use crate::transport::{
     FailureKind, PartyEvent, PartyLink, PartySession, Preimage, Route, SessionKind, SessionStart,
@@ -39,6 +40,10 @@ pub struct CoordinatorConfig {
     pub aux_timeout: Duration,
     /// Presignatures kept ready per ECDSA key (0 disables the pool).
     pub presignatures_per_key: usize,
+    /// Share of wall time presignature refills may take (0 < share ≤ 1): after a refill
+    /// that took `d`, the next waits `d × (1/share − 1)`. Refills also wait while live
+    /// requests run.
+    pub refill_time_share: f64,
 }
 
 /// The coordinator's keys: the control-plane key that signs authorizations, and the pinned
@@ -53,7 +58,6 @@ pub struct CoordinatorTrust {
 struct PresignatureEntry {
     id: String,
     signers: Vec<u16>,
-    public: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +71,9 @@ struct State {
     /// When each key last signed or was created: refills serve busy keys first.
     last_used: HashMap<(String, String), std::time::Instant>,
     rotation: usize,
+    /// The presignature index has been rebuilt from the parties since this coordinator
+    /// started.
+    presignatures_loaded: bool,
 }
 
 /// The coordinator of a pool of parties.
@@ -76,8 +83,28 @@ pub struct Coordinator {
     trust: CoordinatorTrust,
     links: Vec<Arc<dyn PartyLink>>,
     health: PoolHealth,
+    metrics: PoolMetrics,
+    /// Live requests (signing, key generation) in flight; refills wait for zero.
+    live: std::sync::atomic::AtomicUsize,
     state: Mutex<State>,
     aux_lock: tokio::sync::Mutex<()>,
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+/// Counts a live request for as long as it lives.
+struct LiveGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> LiveGuard<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for LiveGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// How many times a signing request is tried with different signer sets.
@@ -267,11 +294,14 @@ impl Coordinator {
             trust,
             links,
             health,
+            metrics: PoolMetrics::default(),
+            live: std::sync::atomic::AtomicUsize::new(0),
             state: Mutex::new(State {
                 detail: "starting".into(),
                 ..State::default()
             }),
             aux_lock: tokio::sync::Mutex::new(()),
+            load_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -613,6 +643,7 @@ impl Coordinator {
             return false;
         };
         let presignature_id = hex::encode(session_id().get(..16).unwrap_or_default());
+        let started = Instant::now();
         let kind = SessionKind::EcdsaPresign {
             tenant: tenant.clone(),
             key_id: key_id.clone(),
@@ -639,32 +670,175 @@ impl Coordinator {
                         queue.push_back(PresignatureEntry {
                             id: presignature_id,
                             signers,
-                            public: first,
                         });
                     }
                 });
+                PoolMetrics::add(&self.metrics.presignatures_generated, 1);
+                PoolMetrics::add(
+                    &self.metrics.presignature_generation_micros,
+                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                );
                 true
             }
             Err(error) => {
+                PoolMetrics::add(&self.metrics.presignature_failures, 1);
                 tracing::warn!(%error, key_id, "presignature generation failed");
                 false
             }
         }
     }
 
-    /// Background upkeep: readiness, aux info, presignature refills. One heavy job at a time,
-    /// so refills never take more than one core away from live requests.
+    /// Rebuilds the presignature index from what the parties hold: a presignature is usable
+    /// when every one of its signers still has it; one that some signer lost (consumed before
+    /// a crash, say) is deleted at the others. Runs once every party answers, so "missing"
+    /// really means missing. Returns whether the index is loaded.
+    pub async fn load_presignatures(&self) -> bool {
+        let _loading = self.load_lock.lock().await;
+        if self.with_state(|s| s.presignatures_loaded).unwrap_or(true) {
+            return true;
+        }
+        let Ok(all) = self.all_parties() else {
+            return false;
+        };
+        let mut held: HashMap<ecdsa::ListedPresignature, Vec<u16>> = HashMap::new();
+        for index in all {
+            let listed = match self
+                .relay(
+                    vec![index],
+                    SessionKind::ListPresignatures,
+                    self.config.session_timeout,
+                )
+                .await
+                .and_then(|outputs| {
+                    let output = outputs.first().cloned().unwrap_or_default();
+                    serde_json::from_slice::<Vec<ecdsa::ListedPresignature>>(&output)
+                        .map_err(|e| protocol_error(format!("presignature list: {e}"), vec![index]))
+                }) {
+                Ok(listed) => listed,
+                Err(error) => {
+                    tracing::warn!(%error, party_index = index, "listing presignatures failed");
+                    return false;
+                }
+            };
+            for entry in listed {
+                held.entry(entry).or_default().push(index);
+            }
+        }
+        let mut usable = 0usize;
+        let mut orphans: HashMap<u16, Vec<String>> = HashMap::new();
+        self.with_state(|state| {
+            for (entry, holders) in &held {
+                if entry.signers.iter().all(|s| holders.contains(s)) {
+                    let key = (entry.tenant.clone(), entry.key_id.clone());
+                    state
+                        .presignatures
+                        .entry(key)
+                        .or_default()
+                        .push_back(PresignatureEntry {
+                            id: entry.presignature_id.clone(),
+                            signers: entry.signers.clone(),
+                        });
+                    usable += 1;
+                } else {
+                    for holder in holders {
+                        orphans.entry(*holder).or_default().push(entry.record_id());
+                    }
+                }
+            }
+            state.presignatures_loaded = true;
+        });
+        for (index, record_ids) in orphans {
+            let count = u64::try_from(record_ids.len()).unwrap_or(u64::MAX);
+            match self
+                .relay(
+                    vec![index],
+                    SessionKind::DiscardPresignatures { record_ids },
+                    self.config.session_timeout,
+                )
+                .await
+            {
+                Ok(_) => PoolMetrics::add(&self.metrics.presignatures_discarded, count),
+                Err(error) => {
+                    tracing::warn!(%error, party_index = index, "discarding orphaned presignatures failed")
+                }
+            }
+        }
+        tracing::info!(usable, "presignature index rebuilt from the parties");
+        true
+    }
+
+    /// Background upkeep: readiness, aux info, the presignature index, refills. One heavy job
+    /// at a time; refills wait while live requests run and take at most
+    /// `refill_time_share` of wall time, so they never starve live requests.
     pub fn spawn_upkeep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let coordinator = self.clone();
         tokio::spawn(async move {
             loop {
                 coordinator.upkeep_once().await;
                 let ready = coordinator.with_state(|s| s.ecdsa_ready).unwrap_or(false);
-                if !(ready && coordinator.refill_presignatures_once().await) {
+                if !(ready && coordinator.load_presignatures().await) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                let started = Instant::now();
+                if !coordinator.wait_for_quiet(Duration::from_secs(5)).await {
+                    continue;
+                }
+                if coordinator.refill_presignatures_once().await {
+                    let share = coordinator.config.refill_time_share.clamp(0.05, 1.0);
+                    let pause = started.elapsed().mul_f64(1.0 / share - 1.0);
+                    tokio::time::sleep(pause.min(Duration::from_secs(30))).await;
+                } else {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         })
+    }
+
+    /// Waits (up to `limit`) until no live request runs; whether it is quiet.
+    async fn wait_for_quiet(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.live.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
+    /// Pool counters and histograms (for `/metrics`).
+    pub fn metrics(&self) -> &PoolMetrics {
+        &self.metrics
+    }
+
+    /// Presignatures ready per key: (tenant, key id, ready).
+    pub fn presignature_depths(&self) -> Vec<(String, String, usize)> {
+        self.with_state(|state| {
+            state
+                .presignatures
+                .iter()
+                .map(|((tenant, key), queue)| (tenant.clone(), key.clone(), queue.len()))
+                .collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// The presignatures ready for a key: (id, signer set), in the order they will be used.
+    pub fn presignatures(&self, tenant: &str, key_id: &str) -> Vec<(String, Vec<u16>)> {
+        self.with_state(|state| {
+            state
+                .presignatures
+                .get(&(tenant.to_string(), key_id.to_string()))
+                .map(|queue| {
+                    queue
+                        .iter()
+                        .map(|entry| (entry.id.clone(), entry.signers.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
     }
 
     fn track_key(&self, tenant: &str, key_id: &str) {
@@ -729,7 +903,8 @@ impl Coordinator {
                 .await
             {
                 Ok(partials) => {
-                    return ecdsa::combine_partials(&partials, &entry.public, digest, public_key);
+                    PoolMetrics::add(&self.metrics.presignature_hits, 1);
+                    return ecdsa::combine_partials(&partials, &entry.signers, digest, public_key);
                 }
                 Err(error @ SignerError::Custody(_)) => return Err(error),
                 // The presignature is spent either way; fall back to interactive signing.
@@ -741,6 +916,7 @@ impl Coordinator {
                 }
             }
         }
+        PoolMetrics::add(&self.metrics.presignature_misses, 1);
         let mut last_error = None;
         for _ in 0..SIGN_ATTEMPTS {
             let signers = match self.signer_set(&excluded) {
@@ -960,6 +1136,7 @@ impl SignerPool for Coordinator {
     }
 
     async fn generate_key(&self, request: KeyGenRequest) -> Result<GeneratedKey, SignerError> {
+        let _live = LiveGuard::new(&self.live);
         let status = self.status();
         let tenant = request.tenant_id.to_string();
         let key_id = request.key_id.to_string();
@@ -1026,6 +1203,26 @@ impl SignerPool for Coordinator {
     }
 
     async fn sign(&self, request: SignRequest) -> Result<SignatureOutput, SignerError> {
+        let _live = LiveGuard::new(&self.live);
+        let started = Instant::now();
+        let result = self.sign_request(request).await;
+        match &result {
+            Ok(SignatureOutput::Ecdsa { .. }) => self
+                .metrics
+                .ecdsa_sign_seconds
+                .observe(started.elapsed().as_secs_f64()),
+            Ok(SignatureOutput::Ed25519(_)) => self
+                .metrics
+                .eddsa_sign_seconds
+                .observe(started.elapsed().as_secs_f64()),
+            Err(_) => PoolMetrics::add(&self.metrics.sign_failures, 1),
+        }
+        result
+    }
+}
+
+impl Coordinator {
+    async fn sign_request(&self, request: SignRequest) -> Result<SignatureOutput, SignerError> {
         match (request.scheme, &request.payload) {
             (Scheme::EcdsaSecp256k1, SignPayload::Digest(_) | SignPayload::PersonalMessage(_)) => {
                 let (digest, preimage) = match &request.payload {

@@ -328,11 +328,54 @@ impl PresignaturePublic {
 #[derive(Serialize, Deserialize)]
 struct StoredPresignature {
     presignature: Presignature<E>,
+    /// Returned with the partial signature, so a coordinator needs no state of its own to
+    /// combine (it may have restarted since the presignature was made).
+    public: PresignaturePublic,
 }
 
-/// The record id of a presignature.
-pub fn presignature_record_id(key_id: &str, presignature_id: &str) -> String {
-    format!("{key_id}/{presignature_id}")
+/// What a party answers when it signs from a presignature.
+#[derive(Serialize, Deserialize)]
+struct PresignedPartial {
+    partial: PartialSignature<E>,
+    public: PresignaturePublic,
+}
+
+/// The record id of a presignature: key, presignature id and its signer set, so a party can
+/// list what it holds without opening anything.
+pub fn presignature_record_id(key_id: &str, presignature_id: &str, signers: &[u16]) -> String {
+    let signers: Vec<String> = signers.iter().map(u16::to_string).collect();
+    format!("{key_id}/{presignature_id}/{}", signers.join("-"))
+}
+
+/// A stored presignature as listed by a party (public facts only).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ListedPresignature {
+    pub tenant: String,
+    pub key_id: String,
+    pub presignature_id: String,
+    pub signers: Vec<u16>,
+}
+
+impl ListedPresignature {
+    pub fn record_id(&self) -> String {
+        presignature_record_id(&self.key_id, &self.presignature_id, &self.signers)
+    }
+}
+
+/// Parses a presignature record id; `None` for a malformed (or older-format) id.
+pub fn parse_presignature_record_id(tenant: &str, id: &str) -> Option<ListedPresignature> {
+    let mut parts = id.split('/');
+    let (key_id, presignature_id, signers) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let signers: Option<Vec<u16>> = signers.split('-').map(|s| s.parse().ok()).collect();
+    Some(ListedPresignature {
+        tenant: tenant.to_string(),
+        key_id: key_id.to_string(),
+        presignature_id: presignature_id.to_string(),
+        signers: signers?,
+    })
 }
 
 /// Generates a presignature for a signer set; stores it sealed; outputs its public data.
@@ -355,7 +398,11 @@ pub async fn run_presign(
         .generate_presignature(&mut OsRng, party)
         .await
         .map_err(|e| protocol_failure("presignature generation", e, &blame))?;
-    let record = StoredPresignature { presignature };
+    let public = PresignaturePublic::from_data(&public);
+    let record = StoredPresignature {
+        presignature,
+        public: public.clone(),
+    };
     // A presignature is as sensitive as the share: seal it under the share's tier.
     let protection = vault
         .protection_of(kind::ECDSA_SHARE, key_id)
@@ -365,12 +412,12 @@ pub async fn run_presign(
         .put_protected(
             kind::ECDSA_PRESIGNATURE,
             tenant,
-            &presignature_record_id(key_id, presignature_id),
+            &presignature_record_id(key_id, presignature_id, signers_at_keygen),
             &encode(&record)?,
             &protection,
         )
         .await?;
-    serde_json::to_vec(&PresignaturePublic::from_data(&public)).map_err(|e| fail(e.to_string()))
+    serde_json::to_vec(&public).map_err(|e| fail(e.to_string()))
 }
 
 /// Issues a partial signature from a stored presignature. The presignature is deleted
@@ -380,9 +427,11 @@ pub async fn run_presigned_sign(
     tenant: &str,
     key_id: &str,
     presignature_id: &str,
+    signers: &[u16],
     digest: [u8; 32],
+    after_consuming: impl FnOnce(),
 ) -> Result<Vec<u8>, SessionFailure> {
-    let record_id = presignature_record_id(key_id, presignature_id);
+    let record_id = presignature_record_id(key_id, presignature_id, signers);
     let bytes = vault
         .get(kind::ECDSA_PRESIGNATURE, tenant, &record_id)
         .await?
@@ -396,33 +445,50 @@ pub async fn run_presigned_sign(
             "presignature {presignature_id} already used"
         )));
     }
+    after_consuming();
     let stored: StoredPresignature = decode(&bytes)?;
     // Raw digests are signable through the API, so assuming a known preimage grants no
     // power the API does not already give (docs/adr/0002).
     let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest))
         .insecure_assume_preimage_known();
     let partial = stored.presignature.issue_partial_signature(data);
-    serde_json::to_vec(&partial).map_err(|e| fail(e.to_string()))
+    serde_json::to_vec(&PresignedPartial {
+        partial,
+        public: stored.public,
+    })
+    .map_err(|e| fail(e.to_string()))
 }
 
 /// Coordinator side: combines partial signatures and checks the result against the key.
 pub fn combine_partials(
-    partials: &[Vec<u8>],
-    public: &[u8],
+    outputs: &[Vec<u8>],
+    participants: &[u16],
     digest: [u8; 32],
     public_key: &[u8],
 ) -> Result<[u8; 64], SignerError> {
-    let public: PresignaturePublic = serde_json::from_slice(public)
-        .map_err(|e| SignerError::Bug(format!("presignature public data: {e}")))?;
-    let mut parsed = Vec::with_capacity(partials.len());
-    for (seat, bytes) in partials.iter().enumerate() {
-        let partial: PartialSignature<E> =
+    let mut parsed = Vec::with_capacity(outputs.len());
+    let mut public: Option<PresignaturePublic> = None;
+    for (seat, bytes) in outputs.iter().enumerate() {
+        let culprit = vec![participants.get(seat).copied().unwrap_or(u16::MAX)];
+        let output: PresignedPartial =
             serde_json::from_slice(bytes).map_err(|e| SignerError::ProtocolFailed {
                 reason: format!("undecodable partial signature: {e}"),
-                culprits: vec![u16::try_from(seat).unwrap_or(u16::MAX)],
+                culprits: culprit.clone(),
             })?;
-        parsed.push(partial);
+        match &public {
+            Some(first) if *first != output.public => {
+                return Err(SignerError::ProtocolFailed {
+                    reason: "parties disagree on the presignature's public data".into(),
+                    culprits: culprit,
+                });
+            }
+            Some(_) => {}
+            None => public = Some(output.public),
+        }
+        parsed.push(output.partial);
     }
+    let public =
+        public.ok_or_else(|| SignerError::Bug("no partial signatures to combine".into()))?;
     let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest))
         .insecure_assume_preimage_known();
     let signature = PartialSignature::combine(&parsed, &public.to_data(), data)

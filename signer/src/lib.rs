@@ -21,6 +21,7 @@ mod ecdsa;
 mod eddsa;
 pub mod health;
 mod identity;
+pub mod metrics;
 pub mod net;
 mod party;
 pub mod secure;
@@ -28,7 +29,7 @@ mod transport;
 mod vault;
 
 pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorTrust};
-pub use ecdsa::{PrimesFile, generate_primes_file};
+pub use ecdsa::{ListedPresignature, PrimesFile, generate_primes_file};
 pub use identity::{IdentityError, IdentityKey, PublicIdentity};
 pub use party::{PartyConfig, PartyNode, PartyTrust, RotationReport};
 pub use transport::{

@@ -161,8 +161,14 @@ impl PartyNode {
         {
             return Err(refuse("the digest does not match the payload".into()));
         }
-        if matches!(start.kind, SessionKind::RotateKeys { .. }) && start.participants.len() != 1 {
-            return Err(refuse("key rotation runs at one party at a time".into()));
+        if matches!(
+            start.kind,
+            SessionKind::RotateKeys { .. }
+                | SessionKind::ListPresignatures
+                | SessionKind::DiscardPresignatures { .. }
+        ) && start.participants.len() != 1
+        {
+            return Err(refuse("maintenance runs at one party at a time".into()));
         }
         let id = hex::encode(start.session_id);
         let store = self.vault.store();
@@ -222,16 +228,23 @@ impl PartyNode {
         Ok(())
     }
 
-    /// Deletes every stored presignature. The coordinator that knew of them lives in the same
-    /// process and has just started without them, so they would never be used; deleting them
-    /// keeps the store from growing. (A durable presignature index replaces this once parties
-    /// run as separate processes.)
-    pub async fn discard_presignatures(&self) -> Result<usize, SignerError> {
-        let ids = self.vault.list(kind::ECDSA_PRESIGNATURE).await?;
-        for id in &ids {
-            self.vault.delete(kind::ECDSA_PRESIGNATURE, id).await?;
+    /// The presignatures this party holds (read from record ids and tenants; nothing is
+    /// opened). Records in an older id format are deleted: no coordinator can use them.
+    pub async fn list_presignatures(&self) -> Result<Vec<ecdsa::ListedPresignature>, SignerError> {
+        let store = self.vault.store();
+        let mut listed = Vec::new();
+        for id in store.list_ids(kind::ECDSA_PRESIGNATURE).await? {
+            let Some(record) = store.get(kind::ECDSA_PRESIGNATURE, &id).await? else {
+                continue;
+            };
+            match ecdsa::parse_presignature_record_id(&record.tenant, &id) {
+                Some(entry) => listed.push(entry),
+                None => {
+                    store.delete(kind::ECDSA_PRESIGNATURE, &id).await?;
+                }
+            }
         }
-        Ok(ids.len())
+        Ok(listed)
     }
 
     /// Key-encryption-key rotation at this party: optionally makes a new KEK version current
@@ -545,7 +558,18 @@ impl PartyNode {
                 presignature_id,
                 digest,
                 ..
-            } => ecdsa::run_presigned_sign(vault, &tenant, &key_id, &presignature_id, digest).await,
+            } => {
+                ecdsa::run_presigned_sign(
+                    vault,
+                    &tenant,
+                    &key_id,
+                    &presignature_id,
+                    &start.participants,
+                    digest,
+                    || fault_point("crash-after-consuming-presignature"),
+                )
+                .await
+            }
             SessionKind::EddsaKeygen {
                 tenant,
                 key_id,
@@ -560,6 +584,25 @@ impl PartyNode {
                 key_id,
                 message,
             } => eddsa::run_sign(vault, io, &tenant, &key_id, &message).await,
+            SessionKind::ListPresignatures => {
+                let listed = self.list_presignatures().await?;
+                serde_json::to_vec(&listed)
+                    .map_err(|e| SessionFailure::new(format!("encoding the list: {e}")))
+            }
+            SessionKind::DiscardPresignatures { record_ids } => {
+                let mut discarded = 0u64;
+                for id in &record_ids {
+                    if self.vault.delete(kind::ECDSA_PRESIGNATURE, id).await? {
+                        discarded += 1;
+                    }
+                }
+                tracing::info!(
+                    party_index = self.config.index,
+                    discarded,
+                    "discarded orphaned presignatures"
+                );
+                Ok(discarded.to_be_bytes().to_vec())
+            }
             SessionKind::RotateKeys { new_version } => {
                 let report = self.rotate_keys(new_version).await?;
                 serde_json::to_vec(&report)
@@ -668,4 +711,18 @@ async fn outbound_loop(
             }
         }
     }
+}
+
+/// A named point where a debug build can be told to crash (`WAAS_FAULT_INJECTION=<point>,…`),
+/// so tests can kill a node at exactly the worst moment. Release builds compile it away.
+fn fault_point(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("WAAS_FAULT_INJECTION")
+        .is_ok_and(|points| points.split(',').any(|p| p == name))
+    {
+        tracing::error!(point = name, "fault injection: exiting abruptly");
+        std::process::exit(86);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
 }

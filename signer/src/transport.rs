@@ -123,6 +123,10 @@ pub enum SessionKind {
     },
     /// Key-encryption-key rotation at one party (optionally a new KEK version first).
     RotateKeys { new_version: bool },
+    /// Lists the presignatures one party holds (public facts: key, id, signer set).
+    ListPresignatures,
+    /// Deletes presignatures at one party (orphans whose other signers lost theirs).
+    DiscardPresignatures { record_ids: Vec<String> },
 }
 
 impl SessionKind {
@@ -134,6 +138,8 @@ impl SessionKind {
             SessionKind::EcdsaSignPresigned { .. }
                 | SessionKind::EddsaSign { .. }
                 | SessionKind::RotateKeys { .. }
+                | SessionKind::ListPresignatures
+                | SessionKind::DiscardPresignatures { .. }
         )
     }
 
@@ -148,6 +154,8 @@ impl SessionKind {
             SessionKind::EddsaKeygen { .. } => "eddsa_keygen",
             SessionKind::EddsaSign { .. } => "eddsa_sign",
             SessionKind::RotateKeys { .. } => "rotate_keys",
+            SessionKind::ListPresignatures => "list_presignatures",
+            SessionKind::DiscardPresignatures { .. } => "discard_presignatures",
         }
     }
 }

@@ -34,6 +34,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "waas_signer_ecdsa_ready {}",
         u8::from(pool.ecdsa_ready)
     );
+    write_pool_metrics(&mut out, &state);
     let series: [(&str, &str, &str); 5] = [
         (
             "waas_custody_calls_total",
@@ -88,4 +89,168 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Party health, presignature pool and signing latency, as this API node's coordinator
+/// sees them.
+fn write_pool_metrics(out: &mut String, state: &AppState) {
+    use waas_signer::metrics::PoolMetrics;
+    let coordinator = &state.coordinator;
+    let health = coordinator.party_health();
+    header(
+        out,
+        "waas_signer_party_breaker_state",
+        "gauge",
+        "1 for the circuit-breaker state each party is in (closed, open, half_open).",
+    );
+    for party in &health {
+        for candidate in ["closed", "open", "half_open"] {
+            let _ = writeln!(
+                out,
+                "waas_signer_party_breaker_state{{party=\"{}\",state=\"{candidate}\"}} {}",
+                party.index,
+                u8::from(party.state.as_str() == candidate)
+            );
+        }
+    }
+    header(
+        out,
+        "waas_signer_party_health_score",
+        "gauge",
+        "Health score per party, 0 (unusable) to 1.",
+    );
+    for party in &health {
+        let _ = writeln!(
+            out,
+            "waas_signer_party_health_score{{party=\"{}\"}} {:.3}",
+            party.index, party.score
+        );
+    }
+    header(
+        out,
+        "waas_signer_party_latency_seconds",
+        "gauge",
+        "Smoothed latency of recent calls per party.",
+    );
+    for party in &health {
+        if let Some(ms) = party.latency_ms {
+            let _ = writeln!(
+                out,
+                "waas_signer_party_latency_seconds{{party=\"{}\"}} {:.6}",
+                party.index,
+                ms / 1000.0
+            );
+        }
+    }
+    header(
+        out,
+        "waas_signer_party_breaker_opened_total",
+        "counter",
+        "Times each party's breaker opened.",
+    );
+    for party in &health {
+        let _ = writeln!(
+            out,
+            "waas_signer_party_breaker_opened_total{{party=\"{}\"}} {}",
+            party.index, party.opened_total
+        );
+    }
+
+    let depths = coordinator.presignature_depths();
+    let total: usize = depths.iter().map(|(_, _, n)| n).sum();
+    let empty = depths.iter().filter(|(_, _, n)| *n == 0).count();
+    header(
+        out,
+        "waas_presignatures_ready",
+        "gauge",
+        "ECDSA presignatures ready across all keys.",
+    );
+    let _ = writeln!(out, "waas_presignatures_ready {total}");
+    header(
+        out,
+        "waas_presignature_keys_empty",
+        "gauge",
+        "ECDSA keys with no presignature ready (their next signature is interactive).",
+    );
+    let _ = writeln!(out, "waas_presignature_keys_empty {empty}");
+    let m = coordinator.metrics();
+    let counters = [
+        (
+            "waas_presignature_hits_total",
+            "ECDSA signatures made from a presignature (one round).",
+            PoolMetrics::get(&m.presignature_hits),
+        ),
+        (
+            "waas_presignature_misses_total",
+            "ECDSA signatures made interactively (no presignature was ready).",
+            PoolMetrics::get(&m.presignature_misses),
+        ),
+        (
+            "waas_presignatures_generated_total",
+            "Presignatures generated (refill rate = rate of this counter).",
+            PoolMetrics::get(&m.presignatures_generated),
+        ),
+        (
+            "waas_presignature_failures_total",
+            "Presignature generations that failed.",
+            PoolMetrics::get(&m.presignature_failures),
+        ),
+        (
+            "waas_presignatures_discarded_total",
+            "Orphaned presignatures (a signer lost its half) deleted at start.",
+            PoolMetrics::get(&m.presignatures_discarded),
+        ),
+        (
+            "waas_sign_failures_total",
+            "Signing requests that failed.",
+            PoolMetrics::get(&m.sign_failures),
+        ),
+    ];
+    for (name, help, value) in counters {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    header(
+        out,
+        "waas_presignature_generation_seconds_total",
+        "counter",
+        "Time spent generating presignatures.",
+    );
+    let _ = writeln!(
+        out,
+        "waas_presignature_generation_seconds_total {:.6}",
+        PoolMetrics::get(&m.presignature_generation_micros) as f64 / 1e6
+    );
+    header(
+        out,
+        "waas_sign_seconds",
+        "histogram",
+        "Signing latency at the coordinator, by scheme.",
+    );
+    for (scheme, histogram) in [
+        ("ecdsa_secp256k1", &m.ecdsa_sign_seconds),
+        ("frost_ed25519", &m.eddsa_sign_seconds),
+    ] {
+        let (buckets, count, sum) = histogram.read();
+        for (bound, cumulative) in buckets {
+            let _ = writeln!(
+                out,
+                "waas_sign_seconds_bucket{{scheme=\"{scheme}\",le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "waas_sign_seconds_bucket{{scheme=\"{scheme}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(out, "waas_sign_seconds_sum{{scheme=\"{scheme}\"}} {sum:.6}");
+        let _ = writeln!(
+            out,
+            "waas_sign_seconds_count{{scheme=\"{scheme}\"}} {count}"
+        );
+    }
 }

@@ -469,7 +469,10 @@ async fn a_presignature_is_used_at_most_once() {
         }
     }
     let (index, record_id, node) = found.expect("a presignature at some party");
-    let presignature_id = record_id.rsplit('/').next().unwrap().to_string();
+    // Record ids are `<key>/<presignature>/<signer set>`.
+    let parts: Vec<&str> = record_id.split('/').collect();
+    let presignature_id = parts[1].to_string();
+    let signers: Vec<u16> = parts[2].split('-').map(|s| s.parse().unwrap()).collect();
     let node = std::sync::Arc::new(node);
     let node_key = node.identity();
     let link = LocalPartyLink::new(node);
@@ -478,7 +481,7 @@ async fn a_presignature_is_used_at_most_once() {
         // presignature, not from a replayed authorization.
         let start = SessionStart {
             session_id: [session; 32],
-            participants: vec![index],
+            participants: signers.clone(),
             kind: SessionKind::EcdsaSignPresigned {
                 tenant: tenant_id.clone(),
                 key_id: wallet_id.clone(),

@@ -23,9 +23,18 @@ struct NodeProcess {
 
 impl NodeProcess {
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_waas"))
+        Self::start_with(config, &[])
+    }
+
+    fn start_with(config: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_waas"));
+        command
             .args(["signer", "--exit-with-stdin", "--config"])
-            .arg(config)
+            .arg(config);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -43,6 +52,18 @@ impl NodeProcess {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Waits (up to `within`) for the process to end by itself; its exit code.
+    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 }
 
@@ -114,42 +135,80 @@ async fn wait_for_breaker(app: &TestApp, index: u16, state: BreakerState, within
     }
 }
 
+/// Three signer nodes made from the warm template, and the API settings that reach them.
+struct Cluster {
+    root: PathBuf,
+    api_dir: PathBuf,
+    configs: Vec<PathBuf>,
+    ports: Vec<u16>,
+    peers: Vec<String>,
+    nodes: Vec<NodeProcess>,
+}
+
+impl Cluster {
+    /// Starts three nodes; `env[i]` is extra environment for node `i`.
+    async fn start(env: [&[(&str, &str)]; 3]) -> Self {
+        let root = unique_dir("nodes");
+        copy_warm_parties(&root).await;
+        let api_dir = root.join("api");
+        std::fs::create_dir_all(&api_dir).unwrap();
+        let authority = IdentityKey::open_or_create(&api_dir.join("authority.key"))
+            .unwrap()
+            .public()
+            .to_string();
+        let peers: Vec<String> = (1..=3)
+            .map(|p| {
+                IdentityKey::open(&root.join(format!("party-{p}/identity.key")))
+                    .unwrap()
+                    .public()
+                    .to_string()
+            })
+            .collect();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let configs: Vec<PathBuf> = (0u16..3)
+            .map(|i| write_node_config(&root, i, ports[usize::from(i)], &authority, &peers))
+            .collect();
+        let nodes = configs
+            .iter()
+            .zip(env)
+            .map(|(config, env)| NodeProcess::start_with(config, env))
+            .collect();
+        Self {
+            root,
+            api_dir,
+            configs,
+            ports,
+            peers,
+            nodes,
+        }
+    }
+
+    /// API settings reaching the nodes, with data in `dir` and the cluster's control-plane
+    /// key.
+    fn api_settings(&self, dir: &Path) -> waas_api::Settings {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut settings = settings(dir, None, Pool::Warm);
+        settings.signer.authority_key_file = Some(self.api_dir.join("authority.key"));
+        settings.signer.nodes = (0..3)
+            .map(|i| NodeAddress {
+                url: format!("http://127.0.0.1:{}", self.ports[i]),
+                public_key: self.peers[i].clone(),
+            })
+            .collect();
+        settings
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separate_signer_processes_sign_and_survive_a_dead_node() {
-    let root = unique_dir("nodes");
-    copy_warm_parties(&root).await;
-    let api_dir = root.join("api");
-    std::fs::create_dir_all(&api_dir).unwrap();
-    let authority = IdentityKey::open_or_create(&api_dir.join("authority.key"))
-        .unwrap()
-        .public()
-        .to_string();
-    let peers: Vec<String> = (1..=3)
-        .map(|p| {
-            IdentityKey::open(&root.join(format!("party-{p}/identity.key")))
-                .unwrap()
-                .public()
-                .to_string()
-        })
-        .collect();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let configs: Vec<PathBuf> = (0u16..3)
-        .map(|i| write_node_config(&root, i, ports[usize::from(i)], &authority, &peers))
-        .collect();
-    let mut nodes: Vec<NodeProcess> = configs.iter().map(|c| NodeProcess::start(c)).collect();
-
-    let mut settings = settings(&api_dir, None, Pool::Warm);
-    settings.signer.nodes = (0..3)
-        .map(|i| NodeAddress {
-            url: format!("http://127.0.0.1:{}", ports[i]),
-            public_key: peers[i].clone(),
-        })
-        .collect();
-    let app = spawn_with(settings, Pool::Warm).await;
+    let mut cluster = Cluster::start([&[], &[], &[]]).await;
+    let api_dir = cluster.api_dir.clone();
+    let app = spawn_with(cluster.api_settings(&api_dir), Pool::Warm).await;
     // The API process holds no party: no store, no key file, no identity of a node.
     for name in ["party-1", "party-2", "party-3"] {
         assert!(!api_dir.join(name).exists());
     }
+    let _ = &cluster.root;
 
     let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
     let evm = app
@@ -215,7 +274,7 @@ async fn separate_signer_processes_sign_and_survive_a_dead_node() {
     }
 
     // Kill one node: signing goes on with the other two (t = 2 of n = 3).
-    nodes[2].kill();
+    cluster.nodes[2].kill();
     let mut failures = 0;
     for round in 3..9 {
         failures += sign_both(round).await;
@@ -225,6 +284,16 @@ async fn separate_signer_processes_sign_and_survive_a_dead_node() {
         "{failures} requests failed after one node died"
     );
     wait_for_breaker(&app, 2, BreakerState::Open, Duration::from_secs(10)).await;
+    let metrics = app
+        .send(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .body;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("waas_signer_party_breaker_state{party=\"2\",state=\"open\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("waas_sign_seconds_count{scheme=\"frost_ed25519\"}"));
     let ready = app.send(reqwest::Method::GET, "/readyz", None, None).await;
     assert_eq!(
         ready.status, 200,
@@ -234,11 +303,169 @@ async fn separate_signer_processes_sign_and_survive_a_dead_node() {
     assert_eq!(ready.body["status"], "degraded", "{}", ready.body);
 
     // Restart it: its breaker closes again without operator action, and it signs again.
-    nodes[2] = NodeProcess::start(&configs[2]);
+    cluster.nodes[2] = NodeProcess::start(&cluster.configs[2]);
     wait_for_breaker(&app, 2, BreakerState::Closed, Duration::from_secs(60)).await;
     for round in 9..13 {
         assert_eq!(sign_both(round).await, 0);
     }
     let ready = app.send(reqwest::Method::GET, "/readyz", None, None).await;
     assert_eq!(ready.body["status"], "ready", "{}", ready.body);
+}
+
+/// The presignature the coordinator will use next for a key, waiting (and spending ones
+/// without `party`) until one whose signer set includes `party` is first in line.
+async fn presignature_with(
+    app: &TestApp,
+    key: &str,
+    tenant_id: &str,
+    wallet_id: &str,
+    party: u16,
+) -> (String, Vec<u16>) {
+    let path = format!("/v1/wallets/{wallet_id}/signatures");
+    for _ in 0..6 {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let next = loop {
+            if let Some(next) = app.coordinator.presignatures(tenant_id, wallet_id).first() {
+                break next.clone();
+            }
+            assert!(Instant::now() < deadline, "no presignature in 2 minutes");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if next.1.contains(&party) {
+            return next;
+        }
+        let digest: [u8; 32] = Keccak256::digest(b"spend").into();
+        let reply = app
+            .post(
+                &path,
+                key,
+                json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    panic!("no presignature with party {party} after six refills");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
+    use waas_signer::net::RemotePartyLink;
+    use waas_signer::secure::{self, EventVerifier};
+    use waas_signer::{FailureKind, PartyEvent, PartyLink, SessionKind, SessionStart};
+
+    // Node 0 exits abruptly right after it durably deletes a presignature, before it
+    // computes its partial signature.
+    let crash = [("WAAS_FAULT_INJECTION", "crash-after-consuming-presignature")];
+    let mut cluster = Cluster::start([&crash, &[], &[]]).await;
+    let api_dir = cluster.api_dir.clone();
+    let app = spawn_with(cluster.api_settings(&api_dir), Pool::Warm).await;
+    let (tenant_id, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let wallet = app
+        .post(
+            "/v1/wallets",
+            &key,
+            json!({"chain": "evm", "name": "crashy"}),
+        )
+        .await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let wallet_id = wallet.body["id"].as_str().unwrap().to_string();
+    let address = wallet.body["address"].as_str().unwrap().to_lowercase();
+    let path = format!("/v1/wallets/{wallet_id}/signatures");
+    let (presignature_id, signers) = presignature_with(&app, &key, &tenant_id, &wallet_id, 0).await;
+
+    // The signature is still made (interactively, by the two live nodes) ...
+    let digest: [u8; 32] = Keccak256::digest(b"the crash payment").into();
+    let reply = app
+        .post(
+            &path,
+            &key,
+            json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(
+        recover_address(&digest, reply.body["signature"].as_str().unwrap()),
+        address
+    );
+    // ... while node 0 died at the fault point.
+    assert_eq!(
+        cluster.nodes[0].wait_exit(Duration::from_secs(10)),
+        Some(86),
+        "node 0 should have crashed after consuming the presignature"
+    );
+    assert!(
+        !app.coordinator
+            .presignatures(&tenant_id, &wallet_id)
+            .iter()
+            .any(|(id, _)| *id == presignature_id)
+    );
+
+    // Restarted (without the fault), node 0 refuses that presignature for good, even under
+    // a fresh, valid authorization.
+    cluster.nodes[0] = NodeProcess::start(&cluster.configs[0]);
+    wait_for_breaker(&app, 0, BreakerState::Closed, Duration::from_secs(60)).await;
+    let authority = IdentityKey::open(&api_dir.join("authority.key")).unwrap();
+    let node_key = cluster.peers[0].parse().unwrap();
+    let link = RemotePartyLink::new(
+        0,
+        &format!("http://127.0.0.1:{}", cluster.ports[0]),
+        node_key,
+    );
+    let start = SessionStart {
+        session_id: [0x5a; 32],
+        participants: signers.clone(),
+        kind: SessionKind::EcdsaSignPresigned {
+            tenant: tenant_id.clone(),
+            key_id: wallet_id.clone(),
+            presignature_id: presignature_id.clone(),
+            digest,
+            preimage: None,
+        },
+        expires_at: secure::now_unix() + 60,
+    };
+    let mut session = link
+        .open(secure::sign_start(&start, &authority).unwrap())
+        .await
+        .unwrap();
+    let event = session.from_party.recv().await.unwrap();
+    match EventVerifier::new(node_key, start.session_id, 0)
+        .verify(&event)
+        .unwrap()
+    {
+        PartyEvent::Failed {
+            reason,
+            kind: FailureKind::Refused,
+            ..
+        } => assert!(reason.contains("already used"), "{reason}"),
+        other => panic!("node 0 must refuse the spent presignature: {other:?}"),
+    }
+
+    // A second API node rebuilds its presignature index from the nodes: the spent one is not
+    // in it, and signing works.
+    let second = spawn_with(
+        cluster.api_settings(&cluster.root.join("api-2")),
+        Pool::Warm,
+    )
+    .await;
+    assert!(second.coordinator.load_presignatures().await);
+    assert!(
+        !second
+            .coordinator
+            .presignatures(&tenant_id, &wallet_id)
+            .iter()
+            .any(|(id, _)| *id == presignature_id)
+    );
+    let digest: [u8; 32] = Keccak256::digest(b"after the crash").into();
+    let reply = app
+        .post(
+            &path,
+            &key,
+            json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(
+        recover_address(&digest, reply.body["signature"].as_str().unwrap()),
+        address
+    );
 }

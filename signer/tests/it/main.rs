@@ -134,6 +134,7 @@ fn coordinator(threshold: Threshold, links: Vec<Arc<dyn PartyLink>>, keys: &Keys
             session_timeout: Duration::from_secs(30),
             aux_timeout: Duration::from_secs(30),
             presignatures_per_key: 0,
+            refill_time_share: 1.0,
         },
         links,
         CoordinatorTrust {
