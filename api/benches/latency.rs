@@ -35,6 +35,7 @@ fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
             ),
             presignatures_per_key,
             refill_time_share: 0.5,
+            frost_nonces_per_party: 4,
             session_timeout_secs: 120,
             key_protection: "local".into(),
             data_key_cache_secs: 300,

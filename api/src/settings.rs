@@ -79,6 +79,9 @@ pub struct SignerSettings {
     /// Share of wall time presignature refills may use (0.05–1); they also pause while
     /// live requests run.
     pub refill_time_share: f64,
+    /// FROST nonce pairs each party keeps precommitted per Ed25519 key, so signing takes
+    /// one round (0 disables).
+    pub frost_nonces_per_party: usize,
     /// Seconds one signing or keygen session may take.
     pub session_timeout_secs: u64,
     /// How every party protects its records: `local` (a key file per party), `aws-kms`
@@ -166,6 +169,7 @@ impl Settings {
             .set_default("signer.generate_primes", true)?
             .set_default("signer.presignatures_per_key", 2)?
             .set_default("signer.refill_time_share", 0.5)?
+            .set_default("signer.frost_nonces_per_party", 4)?
             .set_default("signer.session_timeout_secs", 60)?
             .set_default("log.format", "json")?
             .set_default("log.level", "info")?;

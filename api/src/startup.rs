@@ -326,6 +326,7 @@ impl Application {
                 aux_timeout: Duration::from_secs(1800),
                 presignatures_per_key: settings.signer.presignatures_per_key,
                 refill_time_share: settings.signer.refill_time_share,
+                nonces_per_party: settings.signer.frost_nonces_per_party,
             },
             links,
             CoordinatorTrust {

@@ -44,6 +44,8 @@ pub struct CoordinatorConfig {
     /// that took `d`, the next waits `d × (1/share − 1)`. Refills also wait while live
     /// requests run.
     pub refill_time_share: f64,
+    /// FROST nonce pairs each party keeps precommitted per key (0 disables one-round FROST).
+    pub nonces_per_party: usize,
 }
 
 /// The coordinator's keys: the control-plane key that signs authorizations, and the pinned
@@ -60,6 +62,17 @@ struct PresignatureEntry {
     signers: Vec<u16>,
 }
 
+/// A FROST nonce pair precommitted at a party: its id and public commitments.
+#[derive(Clone, Debug)]
+struct NonceEntry {
+    id: String,
+    commitments: Vec<u8>,
+    created: Instant,
+}
+
+/// How long a coordinator offers a precommitted nonce (parties accept them for an hour).
+const NONCE_USE_WINDOW: Duration = Duration::from_secs(3000);
+
 #[derive(Debug, Default)]
 struct State {
     ecdsa_ready: bool,
@@ -74,6 +87,8 @@ struct State {
     /// The presignature index has been rebuilt from the parties since this coordinator
     /// started.
     presignatures_loaded: bool,
+    /// (tenant, key) → party → precommitted FROST nonces, each used at most once.
+    nonces: HashMap<(String, String), BTreeMap<u16, VecDeque<NonceEntry>>>,
 }
 
 /// The coordinator of a pool of parties.
@@ -480,7 +495,7 @@ impl Coordinator {
     /// `exclude`), rotating over the healthy ones to spread load.
     fn signer_set(&self, exclude: &[u16]) -> Result<Vec<u16>, SignerError> {
         let t = usize::from(self.config.threshold.t());
-        let mut candidates: Vec<u16> = (0..self.config.threshold.n())
+        let candidates: Vec<u16> = (0..self.config.threshold.n())
             .filter(|i| !exclude.contains(i) && self.health.available(*i))
             .collect();
         if candidates.len() < t {
@@ -489,6 +504,13 @@ impl Coordinator {
                 needed: self.config.threshold.t(),
             });
         }
+        Ok(self.pick(candidates))
+    }
+
+    /// `t` of `candidates` (at least `t` of them): healthier parties first, rotating among
+    /// equally healthy ones to spread load; sorted.
+    fn pick(&self, mut candidates: Vec<u16>) -> Vec<u16> {
+        let t = usize::from(self.config.threshold.t());
         // Healthier parties first; rotation spreads load among equally healthy ones.
         let start = self
             .with_state(|state| {
@@ -505,7 +527,123 @@ impl Coordinator {
         });
         let mut set: Vec<u16> = candidates.into_iter().take(t).collect();
         set.sort_unstable();
-        Ok(set)
+        set
+    }
+
+    fn track_frost_key(&self, tenant: &str, key_id: &str) {
+        if self.config.nonces_per_party == 0 {
+            return;
+        }
+        self.with_state(|state| {
+            state
+                .nonces
+                .entry((tenant.to_string(), key_id.to_string()))
+                .or_default();
+        });
+    }
+
+    /// Tops up the precommitted nonces of one (key, party) below target. Cheap (a few
+    /// milliseconds), so it runs outside the refill budget.
+    pub async fn refill_nonces_once(&self) -> bool {
+        let target = self.config.nonces_per_party;
+        let wanted = self
+            .with_state(|state| {
+                for ((tenant, key_id), parties) in &mut state.nonces {
+                    for party in 0..self.config.threshold.n() {
+                        let queue = parties.entry(party).or_default();
+                        queue.retain(|entry| entry.created.elapsed() < NONCE_USE_WINDOW);
+                        if queue.len() < target && self.health.available(party) {
+                            return Some((
+                                tenant.clone(),
+                                key_id.clone(),
+                                party,
+                                target - queue.len(),
+                            ));
+                        }
+                    }
+                }
+                None
+            })
+            .flatten();
+        let Some((tenant, key_id, party, missing)) = wanted else {
+            return false;
+        };
+        let kind = SessionKind::EddsaPrecommit {
+            tenant: tenant.clone(),
+            key_id: key_id.clone(),
+            count: u16::try_from(missing).unwrap_or(u16::MAX),
+        };
+        let announced = self
+            .relay(vec![party], kind, self.config.session_timeout)
+            .await
+            .and_then(|outputs| {
+                let output = outputs.first().cloned().unwrap_or_default();
+                serde_json::from_slice::<Vec<eddsa::Precommitment>>(&output)
+                    .map_err(|e| protocol_error(format!("precommitments: {e}"), vec![party]))
+            });
+        match announced {
+            Ok(announced) => {
+                let created = Instant::now();
+                self.with_state(|state| {
+                    if let Some(parties) = state.nonces.get_mut(&(tenant, key_id)) {
+                        let queue = parties.entry(party).or_default();
+                        queue.extend(announced.into_iter().map(|p| NonceEntry {
+                            id: p.nonce_id,
+                            commitments: p.commitments,
+                            created,
+                        }));
+                    }
+                });
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, party_index = party, "precommitting nonces failed");
+                false
+            }
+        }
+    }
+
+    /// A signer set whose members all hold a fresh precommitted nonce for the key, with one
+    /// nonce taken from each (so no other request can pick the same ones).
+    fn take_nonces(
+        &self,
+        tenant: &str,
+        key_id: &str,
+        exclude: &[u16],
+    ) -> Option<(Vec<u16>, Vec<NonceEntry>)> {
+        let t = usize::from(self.config.threshold.t());
+        let key = (tenant.to_string(), key_id.to_string());
+        let candidates: Vec<u16> = self
+            .with_state(|state| {
+                let parties = state.nonces.get_mut(&key)?;
+                Some(
+                    parties
+                        .iter_mut()
+                        .filter_map(|(party, queue)| {
+                            queue.retain(|entry| entry.created.elapsed() < NONCE_USE_WINDOW);
+                            (!queue.is_empty()
+                                && !exclude.contains(party)
+                                && self.health.available(*party))
+                            .then_some(*party)
+                        })
+                        .collect(),
+                )
+            })
+            .flatten()?;
+        if candidates.len() < t {
+            return None;
+        }
+        let signers = self.pick(candidates);
+        let entries: Option<Vec<NonceEntry>> = self
+            .with_state(|state| {
+                let parties = state.nonces.get_mut(&key)?;
+                signers
+                    .iter()
+                    .map(|party| parties.get_mut(party).and_then(VecDeque::pop_front))
+                    .collect()
+            })
+            .flatten();
+        entries.map(|entries| (signers, entries))
     }
 
     /// Refreshes readiness from the parties' statuses. Returns whether auxiliary info should
@@ -775,6 +913,11 @@ impl Coordinator {
         tokio::spawn(async move {
             loop {
                 coordinator.upkeep_once().await;
+                for _ in 0..16 {
+                    if !coordinator.refill_nonces_once().await {
+                        break;
+                    }
+                }
                 let ready = coordinator.with_state(|s| s.ecdsa_ready).unwrap_or(false);
                 if !(ready && coordinator.load_presignatures().await) {
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -955,7 +1098,29 @@ impl Coordinator {
     ) -> Result<[u8; 64], SignerError> {
         let public_package = frost::keys::PublicKeyPackage::deserialize(&request.public_data)
             .map_err(|e| SignerError::Bug(format!("stored public key package: {e}")))?;
+        let tenant = request.tenant_id.to_string();
+        let key_id = request.key_id.to_string();
+        self.track_frost_key(&tenant, &key_id);
         let mut excluded = Vec::new();
+        if let Some((signers, nonces)) = self.take_nonces(&tenant, &key_id, &[]) {
+            match self
+                .sign_eddsa_precommitted(request, &message, &public_package, signers, nonces)
+                .await
+            {
+                Ok(signature) => {
+                    PoolMetrics::add(&self.metrics.nonce_hits, 1);
+                    return Ok(signature);
+                }
+                Err(error @ SignerError::Custody(_)) => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, "one-round FROST signing failed; running both rounds");
+                    if let SignerError::ProtocolFailed { culprits, .. } = error {
+                        excluded.extend(culprits);
+                    }
+                }
+            }
+        }
+        PoolMetrics::add(&self.metrics.nonce_misses, 1);
         let mut last_error = None;
         for _ in 0..SIGN_ATTEMPTS {
             let signers = match self.signer_set(&excluded) {
@@ -978,6 +1143,88 @@ impl Coordinator {
             }
         }
         Err(last_error.unwrap_or_else(|| SignerError::Bug("no signing attempt".into())))
+    }
+
+    /// One round: the package is built from precommitted commitments; each party consumes
+    /// its nonce and returns its share.
+    async fn sign_eddsa_precommitted(
+        &self,
+        request: &SignRequest,
+        message: &[u8],
+        public_package: &frost::keys::PublicKeyPackage,
+        signers: Vec<u16>,
+        nonces: Vec<NonceEntry>,
+    ) -> Result<[u8; 64], SignerError> {
+        let mut commitments = BTreeMap::new();
+        for (&party, entry) in signers.iter().zip(&nonces) {
+            let parsed = frost::round1::SigningCommitments::deserialize(&entry.commitments)
+                .map_err(|e| protocol_error(format!("stored commitments: {e}"), vec![party]))?;
+            commitments.insert(
+                eddsa::identifier(party).map_err(|f| SignerError::Bug(f.reason))?,
+                parsed,
+            );
+        }
+        let package = frost::SigningPackage::new(commitments, message);
+        let kind = SessionKind::EddsaSignPrecommitted {
+            tenant: request.tenant_id.to_string(),
+            key_id: request.key_id.to_string(),
+            message: message.to_vec(),
+            package: package
+                .serialize()
+                .map_err(|e| SignerError::Bug(format!("serializing signing package: {e}")))?,
+            nonce_ids: nonces.into_iter().map(|entry| entry.id).collect(),
+        };
+        let started = Instant::now();
+        let outputs = self
+            .relay(signers.clone(), kind, self.config.session_timeout)
+            .await?;
+        let result = self.aggregate_frost(&package, &signers, &outputs, public_package, message);
+        self.record_outcome(&signers, "eddsa_sign_precommitted", started, &result);
+        result
+    }
+
+    /// Aggregates FROST signature shares (`outputs[j]` from pool index `signers[j]`), naming
+    /// any party whose share is invalid, and verifies the signature.
+    fn aggregate_frost(
+        &self,
+        package: &frost::SigningPackage,
+        signers: &[u16],
+        outputs: &[Vec<u8>],
+        public_package: &frost::keys::PublicKeyPackage,
+        message: &[u8],
+    ) -> Result<[u8; 64], SignerError> {
+        let mut shares = BTreeMap::new();
+        for (&party, bytes) in signers.iter().zip(outputs) {
+            let share = frost::round2::SignatureShare::deserialize(bytes).map_err(|e| {
+                protocol_error(format!("undecodable signature share: {e}"), vec![party])
+            })?;
+            shares.insert(
+                eddsa::identifier(party).map_err(|f| SignerError::Bug(f.reason))?,
+                share,
+            );
+        }
+        let signature =
+            frost::aggregate(package, &shares, public_package).map_err(|e| match e {
+                frost::Error::InvalidSignatureShare { culprits } => {
+                    let parties: Vec<u16> = culprits
+                        .into_iter()
+                        .filter_map(|id| {
+                            eddsa::identifier_to_seat(id, self.config.threshold.n()).ok()
+                        })
+                        .collect();
+                    protocol_error("invalid signature share", parties)
+                }
+                other => protocol_error(format!("aggregation: {other}"), vec![]),
+            })?;
+        public_package
+            .verifying_key()
+            .verify(message, &signature)
+            .map_err(|_| protocol_error("aggregated signature does not verify", vec![]))?;
+        let bytes = signature
+            .serialize()
+            .map_err(|e| SignerError::Bug(format!("serializing signature: {e}")))?;
+        <[u8; 64]>::try_from(bytes.as_slice())
+            .map_err(|_| SignerError::Bug("signature is not 64 bytes".into()))
     }
 
     async fn sign_eddsa_once(
@@ -1079,38 +1326,7 @@ impl Coordinator {
         let outputs = run
             .drive(|seat, _| Err(protocol_error("unexpected message in round 2", vec![seat])))
             .await?;
-        let mut shares = BTreeMap::new();
-        for (seat, bytes) in (0..size).zip(outputs) {
-            let share = frost::round2::SignatureShare::deserialize(&bytes).map_err(|e| {
-                protocol_error(
-                    format!("undecodable signature share: {e}"),
-                    run.blame(&[seat]),
-                )
-            })?;
-            shares.insert(to_identifier(run.pool_index(seat))?, share);
-        }
-        let signature =
-            frost::aggregate(&package, &shares, public_package).map_err(|e| match e {
-                frost::Error::InvalidSignatureShare { culprits } => {
-                    let parties: Vec<u16> = culprits
-                        .into_iter()
-                        .filter_map(|id| {
-                            eddsa::identifier_to_seat(id, self.config.threshold.n()).ok()
-                        })
-                        .collect();
-                    protocol_error("invalid signature share", parties)
-                }
-                other => protocol_error(format!("aggregation: {other}"), vec![]),
-            })?;
-        public_package
-            .verifying_key()
-            .verify(message, &signature)
-            .map_err(|_| protocol_error("aggregated signature does not verify", vec![]))?;
-        let bytes = signature
-            .serialize()
-            .map_err(|e| SignerError::Bug(format!("serializing signature: {e}")))?;
-        <[u8; 64]>::try_from(bytes.as_slice())
-            .map_err(|_| SignerError::Bug("signature is not 64 bytes".into()))
+        self.aggregate_frost(&package, &signers, &outputs, public_package, message)
     }
 }
 
@@ -1186,6 +1402,7 @@ impl SignerPool for Coordinator {
                 }
             }
             Scheme::FrostEd25519 => {
+                self.track_frost_key(&tenant, &key_id);
                 let package = frost::keys::PublicKeyPackage::deserialize(&first)
                     .map_err(|e| SignerError::Bug(format!("public key package: {e}")))?;
                 let public_key = package

@@ -151,12 +151,7 @@ pub async fn run_sign(
     key_id: &str,
     message: &[u8],
 ) -> Result<Vec<u8>, SessionFailure> {
-    let bytes = vault
-        .get(kind::EDDSA_SHARE, tenant, key_id)
-        .await?
-        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
-    let key_package = frost::keys::KeyPackage::deserialize(bytes.expose())
-        .map_err(|e| fail(format!("stored key package: {e}")))?;
+    let key_package = load_key_package(vault, tenant, key_id).await?;
     let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);
     let payload = commitments.serialize().map_err(|e| fail(e.to_string()))?;
     send(&io, Route::Coordinator, payload).await?;
@@ -177,6 +172,133 @@ pub async fn run_sign(
         ));
     }
     if package.signing_commitments().get(key_package.identifier()) != Some(&commitments) {
+        return Err(fail(
+            "signing package does not carry this party's commitment",
+        ));
+    }
+    let share = frost::round2::sign(&package, &nonces, &key_package)
+        .map_err(|e| fail(format!("round 2: {e}")))?;
+    Ok(share.serialize())
+}
+
+/// How long a precommitted nonce may wait for its signature (parties refuse and delete older
+/// ones; coordinators stop offering them well before).
+pub const NONCE_TTL_SECS: u64 = 3600;
+
+/// One precommitted FROST round-1 nonce pair, as a party announces it: an id (creation time
+/// and random part) and the public commitments. The nonces stay sealed at the party.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Precommitment {
+    pub nonce_id: String,
+    pub commitments: Vec<u8>,
+}
+
+fn nonce_record_id(key_id: &str, nonce_id: &str) -> String {
+    format!("{key_id}/{nonce_id}")
+}
+
+/// The creation time (unix seconds) encoded at the front of a nonce id.
+pub fn nonce_created_at(nonce_id: &str) -> Option<u64> {
+    nonce_id.split('-').next()?.parse().ok()
+}
+
+async fn load_key_package(
+    vault: &Vault,
+    tenant: &str,
+    key_id: &str,
+) -> Result<frost::keys::KeyPackage, SessionFailure> {
+    let bytes = vault
+        .get(kind::EDDSA_SHARE, tenant, key_id)
+        .await?
+        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
+    frost::keys::KeyPackage::deserialize(bytes.expose())
+        .map_err(|e| fail(format!("stored key package: {e}")))
+}
+
+/// Pre-generates `count` round-1 nonce pairs for a key, each sealed under the share's tier;
+/// outputs their ids and commitments. Safe because each pair is used for exactly one
+/// signature (deleted before use) and FROST binds every signer's commitments into each
+/// signature (RFC 9591 allows round 1 to be preprocessed).
+pub async fn run_precommit(
+    vault: &Vault,
+    tenant: &str,
+    key_id: &str,
+    count: u16,
+    now: u64,
+) -> Result<Vec<u8>, SessionFailure> {
+    let key_package = load_key_package(vault, tenant, key_id).await?;
+    let protection = vault
+        .protection_of(kind::EDDSA_SHARE, key_id)
+        .await?
+        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
+    let mut announced = Vec::new();
+    for _ in 0..count.min(64) {
+        let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);
+        let mut random = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut random);
+        let nonce_id = format!("{now}-{}", hex::encode(random));
+        let sealed = SecretBytes::new(
+            nonces
+                .serialize()
+                .map_err(|e| fail(format!("serializing nonces: {e}")))?,
+        );
+        vault
+            .put_protected(
+                kind::FROST_NONCES,
+                tenant,
+                &nonce_record_id(key_id, &nonce_id),
+                &sealed,
+                &protection,
+            )
+            .await?;
+        announced.push(Precommitment {
+            nonce_id,
+            commitments: commitments.serialize().map_err(|e| fail(e.to_string()))?,
+        });
+    }
+    serde_json::to_vec(&announced).map_err(|e| fail(e.to_string()))
+}
+
+/// One-round FROST signing with a precommitted nonce: the nonce is deleted durably first,
+/// then the party checks the package signs exactly the authorized message with this
+/// party's own commitment, and issues its signature share.
+pub async fn run_sign_precommitted(
+    vault: &Vault,
+    tenant: &str,
+    key_id: &str,
+    message: &[u8],
+    package: &[u8],
+    nonce_id: &str,
+    now: u64,
+) -> Result<Vec<u8>, SessionFailure> {
+    if nonce_created_at(nonce_id).is_none_or(|created| created + NONCE_TTL_SECS < now) {
+        return Err(SessionFailure::refused(format!(
+            "nonce {nonce_id} is expired or malformed"
+        )));
+    }
+    let key_package = load_key_package(vault, tenant, key_id).await?;
+    let record_id = nonce_record_id(key_id, nonce_id);
+    let bytes = vault
+        .get(kind::FROST_NONCES, tenant, &record_id)
+        .await?
+        .ok_or_else(|| {
+            SessionFailure::refused(format!("nonce {nonce_id} unknown or already used"))
+        })?;
+    if !vault.delete(kind::FROST_NONCES, &record_id).await? {
+        return Err(SessionFailure::refused(format!(
+            "nonce {nonce_id} already used"
+        )));
+    }
+    let nonces = frost::round1::SigningNonces::deserialize(bytes.expose())
+        .map_err(|e| fail(format!("stored nonces: {e}")))?;
+    let package = frost::SigningPackage::deserialize(package)
+        .map_err(|e| fail(format!("undecodable signing package: {e}")))?;
+    if package.message().as_slice() != message {
+        return Err(fail(
+            "signing package names a different message than the session",
+        ));
+    }
+    if package.signing_commitments().get(key_package.identifier()) != Some(nonces.commitments()) {
         return Err(fail(
             "signing package does not carry this party's commitment",
         ));

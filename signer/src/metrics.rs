@@ -56,6 +56,10 @@ pub struct PoolMetrics {
     pub presignature_generation_micros: AtomicU64,
     /// Presignatures found orphaned at start (some signer lost its half) and discarded.
     pub presignatures_discarded: AtomicU64,
+    /// FROST signatures made in one round from precommitted nonces.
+    pub nonce_hits: AtomicU64,
+    /// FROST signatures that needed both rounds.
+    pub nonce_misses: AtomicU64,
     pub ecdsa_sign_seconds: Histogram,
     pub eddsa_sign_seconds: Histogram,
     pub sign_failures: AtomicU64,

@@ -99,7 +99,8 @@ impl PartyNode {
         )
     }
 
-    /// Forgets accepted authorizations that have expired (they can no longer be replayed).
+    /// Forgets accepted authorizations that have expired (they can no longer be replayed)
+    /// and deletes precommitted nonces past their lifetime.
     pub async fn prune_authorizations(&self) -> Result<usize, SignerError> {
         let store = self.vault.store();
         let now = secure::now_unix();
@@ -112,6 +113,15 @@ impl PartyNode {
                 None => false,
             };
             if expired && store.delete(USED_AUTHORIZATION, &id).await? {
+                pruned += 1;
+            }
+        }
+        // Precommitted FROST nonces nobody used in time (their coordinator restarted, say).
+        for id in store.list_ids(kind::FROST_NONCES).await? {
+            let created = id.rsplit('/').next().and_then(eddsa::nonce_created_at);
+            if created.is_none_or(|c| c + eddsa::NONCE_TTL_SECS < now)
+                && store.delete(kind::FROST_NONCES, &id).await?
+            {
                 pruned += 1;
             }
         }
@@ -166,6 +176,7 @@ impl PartyNode {
             SessionKind::RotateKeys { .. }
                 | SessionKind::ListPresignatures
                 | SessionKind::DiscardPresignatures { .. }
+                | SessionKind::EddsaPrecommit { .. }
         ) && start.participants.len() != 1
         {
             return Err(refuse("maintenance runs at one party at a time".into()));
@@ -584,6 +595,32 @@ impl PartyNode {
                 key_id,
                 message,
             } => eddsa::run_sign(vault, io, &tenant, &key_id, &message).await,
+            SessionKind::EddsaPrecommit {
+                tenant,
+                key_id,
+                count,
+            } => eddsa::run_precommit(vault, &tenant, &key_id, count, secure::now_unix()).await,
+            SessionKind::EddsaSignPrecommitted {
+                tenant,
+                key_id,
+                message,
+                package,
+                nonce_ids,
+            } => {
+                let nonce_id = nonce_ids
+                    .get(usize::from(me))
+                    .ok_or_else(|| SessionFailure::refused("no nonce named for this party"))?;
+                eddsa::run_sign_precommitted(
+                    vault,
+                    &tenant,
+                    &key_id,
+                    &message,
+                    &package,
+                    nonce_id,
+                    secure::now_unix(),
+                )
+                .await
+            }
             SessionKind::ListPresignatures => {
                 let listed = self.list_presignatures().await?;
                 serde_json::to_vec(&listed)

@@ -123,6 +123,22 @@ pub enum SessionKind {
     },
     /// Key-encryption-key rotation at one party (optionally a new KEK version first).
     RotateKeys { new_version: bool },
+    /// Pre-generates FROST round-1 nonces for a key at one party; outputs their ids and
+    /// commitments.
+    EddsaPrecommit {
+        tenant: String,
+        key_id: String,
+        count: u16,
+    },
+    /// One-round FROST signing from precommitted nonces: the coordinator built `package`
+    /// from the commitments; `nonce_ids[j]` is participant `j`'s nonce.
+    EddsaSignPrecommitted {
+        tenant: String,
+        key_id: String,
+        message: Vec<u8>,
+        package: Vec<u8>,
+        nonce_ids: Vec<String>,
+    },
     /// Lists the presignatures one party holds (public facts: key, id, signer set).
     ListPresignatures,
     /// Deletes presignatures at one party (orphans whose other signers lost theirs).
@@ -140,6 +156,8 @@ impl SessionKind {
                 | SessionKind::RotateKeys { .. }
                 | SessionKind::ListPresignatures
                 | SessionKind::DiscardPresignatures { .. }
+                | SessionKind::EddsaPrecommit { .. }
+                | SessionKind::EddsaSignPrecommitted { .. }
         )
     }
 
@@ -155,6 +173,8 @@ impl SessionKind {
             SessionKind::EddsaSign { .. } => "eddsa_sign",
             SessionKind::RotateKeys { .. } => "rotate_keys",
             SessionKind::ListPresignatures => "list_presignatures",
+            SessionKind::EddsaPrecommit { .. } => "eddsa_precommit",
+            SessionKind::EddsaSignPrecommitted { .. } => "eddsa_sign_precommitted",
             SessionKind::DiscardPresignatures { .. } => "discard_presignatures",
         }
     }

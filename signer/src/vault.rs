@@ -13,13 +13,16 @@ pub mod kind {
     pub const PRIMES: &str = "paillier-primes";
     pub const EDDSA_SHARE: &str = "frost-key-package";
     pub const ECDSA_PRESIGNATURE: &str = "cggmp-presignature";
+    /// Precommitted FROST round-1 nonces (one-time, like presignatures).
+    pub const FROST_NONCES: &str = "frost-nonces";
     /// Every kind, for passes over the whole store (rotation).
-    pub const ALL: [&str; 5] = [
+    pub const ALL: [&str; 6] = [
         ECDSA_SHARE,
         ECDSA_AUX,
         PRIMES,
         EDDSA_SHARE,
         ECDSA_PRESIGNATURE,
+        FROST_NONCES,
     ];
 }
 

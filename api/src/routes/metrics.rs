@@ -206,6 +206,16 @@ fn write_pool_metrics(out: &mut String, state: &AppState) {
             PoolMetrics::get(&m.presignatures_discarded),
         ),
         (
+            "waas_frost_nonce_hits_total",
+            "FROST signatures made in one round from precommitted nonces.",
+            PoolMetrics::get(&m.nonce_hits),
+        ),
+        (
+            "waas_frost_nonce_misses_total",
+            "FROST signatures that needed both rounds (no precommitted nonces ready).",
+            PoolMetrics::get(&m.nonce_misses),
+        ),
+        (
             "waas_sign_failures_total",
             "Signing requests that failed.",
             PoolMetrics::get(&m.sign_failures),

@@ -70,6 +70,7 @@ pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Se
             },
             presignatures_per_key: 1,
             refill_time_share: 1.0,
+            frost_nonces_per_party: 4,
             session_timeout_secs: 120,
             key_protection: "local".into(),
             data_key_cache_secs: 300,

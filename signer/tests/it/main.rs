@@ -135,6 +135,7 @@ fn coordinator(threshold: Threshold, links: Vec<Arc<dyn PartyLink>>, keys: &Keys
             aux_timeout: Duration::from_secs(30),
             presignatures_per_key: 0,
             refill_time_share: 1.0,
+            nonces_per_party: 2,
         },
         links,
         CoordinatorTrust {
@@ -173,8 +174,12 @@ async fn frost_keys_sign_across_thresholds() {
         let verifying =
             ed25519_dalek::VerifyingKey::from_bytes(&key.public_key.clone().try_into().unwrap())
                 .unwrap();
-        // Several signatures, so the rotating signer sets cover different subsets.
-        for round in 0..3u8 {
+        // Several signatures, so the rotating signer sets cover different subsets; the
+        // first three run both FROST rounds, the rest use precommitted nonces (one round).
+        for round in 0..6u8 {
+            if round == 3 {
+                while pool.refill_nonces_once().await {}
+            }
             let message = format!("payout {round} of {t}-of-{n}").into_bytes();
             let output = pool
                 .sign(SignRequest {
@@ -194,6 +199,16 @@ async fn frost_keys_sign_across_thresholds() {
                 .verify(&message, &ed25519_dalek::Signature::from_bytes(&bytes))
                 .unwrap();
         }
+        let metrics = pool.metrics();
+        let hits = waas_signer::metrics::PoolMetrics::get(&metrics.nonce_hits);
+        let misses = waas_signer::metrics::PoolMetrics::get(&metrics.nonce_misses);
+        // Two nonces per party cover at least two one-round signatures in every shape.
+        assert_eq!(hits + misses, 6);
+        assert!(
+            misses >= 3,
+            "{t}-of-{n}: the first three signatures had no nonces"
+        );
+        assert!(hits >= 2, "{t}-of-{n}: only {hits} one-round signatures");
         // Another tenant's request for the same key id finds no share anywhere.
         let error = pool
             .sign(SignRequest {

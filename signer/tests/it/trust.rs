@@ -202,3 +202,80 @@ async fn an_altered_party_event_is_rejected_naming_the_party() {
     assert_eq!(culprits, vec![2], "{reason}");
     assert!(reason.contains("event rejected"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_precommitted_frost_nonce_signs_once_and_is_then_refused() {
+    use frost_ed25519 as frost;
+    let (nodes, keys) = pool_parties(3);
+    let pool = coordinator(Threshold::new(2, 3).unwrap(), local_links(&nodes), &keys);
+    let (tenant_id, key_id) = (TenantId::new(), WalletId::new());
+    pool.generate_key(KeyGenRequest {
+        tenant_id,
+        key_id,
+        scheme: Scheme::FrostEd25519,
+        protection: "local".into(),
+    })
+    .await
+    .unwrap();
+    let (tenant, key) = (tenant_id.to_string(), key_id.to_string());
+
+    // Parties 0 and 1 each precommit one nonce pair.
+    let mut announced = Vec::new();
+    for index in [0u16, 1] {
+        let start = start(
+            SessionKind::EddsaPrecommit {
+                tenant: tenant.clone(),
+                key_id: key.clone(),
+                count: 1,
+            },
+            vec![index],
+            60,
+        );
+        let signed = secure::sign_start(&start, &keys.authority).unwrap();
+        let PartyEvent::Output(bytes) =
+            first_event(&nodes, &keys, index, start.session_id, signed).await
+        else {
+            panic!("precommit failed")
+        };
+        let mut list: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+        announced.push(list.remove(0));
+    }
+    let mut commitments = BTreeMap::new();
+    for (index, entry) in [1u16, 2].into_iter().zip(&announced) {
+        let bytes: Vec<u8> = serde_json::from_value(entry["commitments"].clone()).unwrap();
+        commitments.insert(
+            frost::Identifier::try_from(index).unwrap(),
+            frost::round1::SigningCommitments::deserialize(&bytes).unwrap(),
+        );
+    }
+    let message = b"pay 3 SOL".to_vec();
+    let package = frost::SigningPackage::new(commitments, &message)
+        .serialize()
+        .unwrap();
+    let nonce_ids: Vec<String> = announced
+        .iter()
+        .map(|entry| entry["nonce_id"].as_str().unwrap().to_string())
+        .collect();
+    let sign_at_party_0 = || {
+        let start = start(
+            SessionKind::EddsaSignPrecommitted {
+                tenant: tenant.clone(),
+                key_id: key.clone(),
+                message: message.clone(),
+                package: package.clone(),
+                nonce_ids: nonce_ids.clone(),
+            },
+            vec![0, 1],
+            60,
+        );
+        let signed = secure::sign_start(&start, &keys.authority).unwrap();
+        (start.session_id, signed)
+    };
+    let (session_id, signed) = sign_at_party_0();
+    let first = first_event(&nodes, &keys, 0, session_id, signed).await;
+    assert!(matches!(first, PartyEvent::Output(_)), "{first:?}");
+    // The same nonce under a fresh, valid authorization: refused, never signed twice.
+    let (session_id, signed) = sign_at_party_0();
+    let reason = refusal(first_event(&nodes, &keys, 0, session_id, signed).await);
+    assert!(reason.contains("already used"), "{reason}");
+}
