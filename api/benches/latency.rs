@@ -6,142 +6,14 @@
 //! test prime fixture and builds its aux info first (about a minute).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use waas_api::settings::{DatabaseSettings, LogSettings, SecretString, SignerSettings};
-use waas_api::{Application, Settings};
-use waas_core::ports::SignerPool;
-use waas_signer::Coordinator;
+mod common;
 
-const TOKEN: &str = "waas_op_bench-operator-token-0123456789abcdefghijklmnopqrs";
+use common::{copy_parties, report, start};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
 const SAMPLES: usize = 15;
-
-fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".into(),
-        data_dir: data_dir.to_path_buf(),
-        mode: "development".into(),
-        operator_token: Some(SecretString::from(TOKEN)),
-        database: DatabaseSettings { url: None },
-        signer: SignerSettings {
-            parties: 3,
-            threshold: 2,
-            spare_primes: 0,
-            generate_primes: false,
-            primes_file: Some(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json"),
-            ),
-            presignatures_per_key,
-            refill_time_share: 0.5,
-            frost_nonces_per_party: 4,
-            session_timeout_secs: 120,
-            key_protection: "local".into(),
-            data_key_cache_secs: 300,
-            allow_local_key_protection_in_production: false,
-            aws_kms: None,
-            pkcs11: None,
-            nodes: Vec::new(),
-            authority_key_file: None,
-        },
-        node: None,
-        log: LogSettings {
-            format: "json".into(),
-            level: "error".into(),
-        },
-    }
-}
-
-struct Running {
-    base: String,
-    client: reqwest::Client,
-    coordinator: Arc<Coordinator>,
-}
-
-impl Running {
-    /// A new tenant and an admin API key: (tenant id, secret).
-    async fn tenant_with_key(&self) -> (String, String) {
-        let tenant = self
-            .post("/v1/tenants", TOKEN, json!({"name": "bench"}))
-            .await
-            .1;
-        let tenant_id = tenant["id"].as_str().unwrap().to_string();
-        let key = self
-            .post(
-                &format!("/v1/tenants/{tenant_id}/api-keys"),
-                TOKEN,
-                json!({"name": "bench", "scopes": ["admin"]}),
-            )
-            .await
-            .1["secret"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        (tenant_id, key)
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (Duration, Value) {
-        let started = Instant::now();
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        let elapsed = started.elapsed();
-        assert!(status.is_success(), "{path}: {status} {body}");
-        (elapsed, body)
-    }
-}
-
-async fn start(data_dir: &Path, presignatures_per_key: usize) -> Running {
-    let app = Application::build(settings(data_dir, presignatures_per_key))
-        .await
-        .unwrap();
-    let coordinator = app.coordinator();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until(std::future::pending()));
-    let started = Instant::now();
-    while !coordinator.status().ecdsa_ready {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    eprintln!("pool ready after {:.1} s", started.elapsed().as_secs_f64());
-    Running {
-        base,
-        client: reqwest::Client::new(),
-        coordinator,
-    }
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p95 = samples[((samples.len() as f64) * 0.95).ceil() as usize - 1];
-    println!(
-        "{name:<38} n={:<3} min {:>8.1} ms  median {:>8.1} ms  p95 {:>8.1} ms  max {:>8.1} ms",
-        samples.len(),
-        ms(samples[0]),
-        ms(samples[samples.len() / 2]),
-        ms(p95),
-        ms(*samples.last().unwrap())
-    );
-}
-
-fn copy_parties(from: &Path, to: &Path) {
-    for index in 1..=3 {
-        let source = from.join(format!("party-{index}"));
-        let target = to.join(format!("party-{index}"));
-        std::fs::create_dir_all(&target).unwrap();
-        for entry in std::fs::read_dir(&source).unwrap().flatten() {
-            std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
-        }
-    }
-}
 
 #[tokio::main]
 async fn main() {

@@ -79,6 +79,8 @@ pub async fn build_party(
     stats: &mut Vec<CustodyStats>,
 ) -> anyhow::Result<Arc<PartyNode>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let kek_file = dir.join("kek.key");
+    let kek_was_missing = !kek_file.exists();
     let protectors = key_protectors(settings, index, dir, stats)
         .await
         .with_context(|| format!("key protection of party index {index}"))?;
@@ -102,12 +104,21 @@ pub async fn build_party(
         protectors,
         trust,
     );
-    node.self_check().await.with_context(|| {
-        format!(
-            "party {} cannot open its own records: wrong key-encryption key?",
+    if let Err(error) = node.self_check().await {
+        if kek_was_missing && kek_file.exists() {
+            // Do not leave a fresh key where the lost one belongs.
+            let _ = std::fs::remove_file(&kek_file);
+            anyhow::bail!(
+                "party {} cannot open its own records: its key-encryption key file {} is missing; restore it from backup ({error})",
+                index + 1,
+                kek_file.display()
+            );
+        }
+        anyhow::bail!(
+            "party {} cannot open its own records: wrong key-encryption key? ({error})",
             index + 1
-        )
-    })?;
+        );
+    }
     Ok(Arc::new(node))
 }
 

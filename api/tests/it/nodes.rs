@@ -273,12 +273,20 @@ async fn separate_signer_processes_sign_and_survive_a_dead_node() {
         assert_eq!(sign_both(round).await, 0);
     }
 
-    // Kill one node: signing goes on with the other two (t = 2 of n = 3).
-    cluster.nodes[2].kill();
-    let mut failures = 0;
-    for round in 3..9 {
-        failures += sign_both(round).await;
-    }
+    // Kill one node while requests stream (likely in the middle of one): signing goes on
+    // with the other two (t = 2 of n = 3).
+    let stream = async {
+        let mut failures = 0;
+        for round in 3..9 {
+            failures += sign_both(round).await;
+        }
+        failures
+    };
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        cluster.nodes[2].kill();
+    };
+    let (failures, ()) = tokio::join!(stream, killer);
     assert!(
         failures <= 1,
         "{failures} requests failed after one node died"
@@ -468,4 +476,49 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
         recover_address(&digest, reply.body["signature"].as_str().unwrap()),
         address
     );
+}
+
+#[tokio::test]
+async fn a_node_refuses_to_start_with_a_missing_or_wrong_key_encryption_key() {
+    let root = unique_dir("node-kek");
+    copy_warm_parties(&root).await;
+    let authority = IdentityKey::generate().public().to_string();
+    let peers: Vec<String> = (1..=3)
+        .map(|p| {
+            IdentityKey::open(&root.join(format!("party-{p}/identity.key")))
+                .unwrap()
+                .public()
+                .to_string()
+        })
+        .collect();
+    let config = write_node_config(&root, 0, free_port(), &authority, &peers);
+    let kek = root.join("party-1/kek.key");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_waas"))
+            .args(["signer", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run waas signer")
+    };
+
+    // Another key file: the node's records do not open under it.
+    let other = unique_dir("other-kek").join("kek.key");
+    waas_custody::LocalKeyProtector::open_or_create(&other).unwrap();
+    std::fs::copy(&other, &kek).unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot open its own records"),
+        "stderr: {stderr}"
+    );
+
+    // No key file at all: refused, and no fresh key is left where the lost one belongs.
+    std::fs::remove_file(&kek).unwrap();
+    let output = run();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is missing"), "stderr: {stderr}");
+    assert!(!kek.exists());
 }

@@ -253,12 +253,22 @@ async fn ecdsa_keygen_is_refused_until_aux_info_exists() {
     assert!(detail.contains("primes"), "{detail}");
 }
 
-/// A link that flips one byte of every message relayed *to* its party from another party:
-/// a relay or network attacker altering end-to-end sealed messages in transit.
+/// What a [`Tampering`] link does to sealed party messages after each sender's handshake.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tamper {
+    /// Flip one byte.
+    Alter,
+    /// Deliver every message twice.
+    Replay,
+}
+
+/// A link that tampers with every message relayed *to* its party from another party: a
+/// relay or network attacker acting on end-to-end sealed messages in transit.
 #[derive(Debug)]
 struct Tampering {
     inner: LocalPartyLink,
     index: u16,
+    tamper: Tamper,
 }
 
 #[async_trait]
@@ -272,22 +282,31 @@ impl PartyLink for Tampering {
             from_party,
         } = self.inner.open(start).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<waas_signer::WireMessage>(256);
+        let tamper = self.tamper;
         tokio::spawn(async move {
             let mut seen_from: Vec<u16> = Vec::new();
             while let Some(mut message) = rx.recv().await {
+                let mut copies = 1;
                 if let Some(from) = message.from {
                     // The first message of each sender is its handshake; tamper with the
                     // sealed protocol messages after it.
                     if seen_from.contains(&from) {
-                        if let Some(byte) = message.payload.last_mut() {
-                            *byte ^= 0x01;
+                        match tamper {
+                            Tamper::Alter => {
+                                if let Some(byte) = message.payload.last_mut() {
+                                    *byte ^= 0x01;
+                                }
+                            }
+                            Tamper::Replay => copies = 2,
                         }
                     } else {
                         seen_from.push(from);
                     }
                 }
-                if to_party.send(message).await.is_err() {
-                    return;
+                for _ in 0..copies {
+                    if to_party.send(message.clone()).await.is_err() {
+                        return;
+                    }
                 }
             }
         });
@@ -302,12 +321,43 @@ impl PartyLink for Tampering {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_replayed_in_transit_is_rejected_naming_its_sender() {
+    let (nodes, keys) = pool_parties(3);
+    let mut links = local_links(&nodes);
+    links[2] = Arc::new(Tampering {
+        inner: LocalPartyLink::new(nodes[2].clone()),
+        index: 2,
+        tamper: Tamper::Replay,
+    });
+    let pool = coordinator(Threshold::new(2, 3).unwrap(), links, &keys);
+    let error = pool
+        .generate_key(KeyGenRequest {
+            tenant_id: TenantId::new(),
+            key_id: WalletId::new(),
+            scheme: Scheme::FrostEd25519,
+            protection: "local".into(),
+        })
+        .await
+        .unwrap_err();
+    let SignerError::ProtocolFailed { culprits, reason } = error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(culprits.len(), 1, "{reason}");
+    assert!(
+        culprits[0] == 0 || culprits[0] == 1,
+        "{culprits:?}: {reason}"
+    );
+    assert!(reason.contains("replayed"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_altered_in_transit_is_rejected_naming_its_sender() {
     let (nodes, keys) = pool_parties(3);
     let mut links = local_links(&nodes);
     links[2] = Arc::new(Tampering {
         inner: LocalPartyLink::new(nodes[2].clone()),
         index: 2,
+        tamper: Tamper::Alter,
     });
     let pool = coordinator(Threshold::new(2, 3).unwrap(), links, &keys);
     let error = pool

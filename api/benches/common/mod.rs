@@ -1,0 +1,147 @@
+//! Shared by the benches: settings, a running server with a small client, percentile
+//! reports, party-directory copies.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use waas_api::settings::{DatabaseSettings, LogSettings, SecretString, SignerSettings};
+use waas_api::{Application, Settings};
+use waas_core::ports::SignerPool;
+use waas_signer::Coordinator;
+
+pub const TOKEN: &str = "waas_op_bench-operator-token-0123456789abcdefghijklmnopqrs";
+
+pub fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: data_dir.to_path_buf(),
+        mode: "development".into(),
+        operator_token: Some(SecretString::from(TOKEN)),
+        database: DatabaseSettings { url: None },
+        signer: SignerSettings {
+            parties: 3,
+            threshold: 2,
+            spare_primes: 0,
+            generate_primes: false,
+            primes_file: Some(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json"),
+            ),
+            presignatures_per_key,
+            refill_time_share: 0.5,
+            frost_nonces_per_party: 4,
+            session_timeout_secs: 120,
+            key_protection: "local".into(),
+            data_key_cache_secs: 300,
+            allow_local_key_protection_in_production: false,
+            aws_kms: None,
+            pkcs11: None,
+            nodes: Vec::new(),
+            authority_key_file: None,
+        },
+        node: None,
+        log: LogSettings {
+            format: "json".into(),
+            level: "error".into(),
+        },
+    }
+}
+
+pub struct Running {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub coordinator: Arc<Coordinator>,
+}
+
+impl Running {
+    /// A new tenant and an admin API key: (tenant id, secret).
+    pub async fn tenant_with_key(&self) -> (String, String) {
+        let tenant = self
+            .post("/v1/tenants", TOKEN, json!({"name": "bench"}))
+            .await
+            .1;
+        let tenant_id = tenant["id"].as_str().unwrap().to_string();
+        let key = self
+            .post(
+                &format!("/v1/tenants/{tenant_id}/api-keys"),
+                TOKEN,
+                json!({"name": "bench", "scopes": ["admin"]}),
+            )
+            .await
+            .1["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (tenant_id, key)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (Duration, Value) {
+        let started = Instant::now();
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        let elapsed = started.elapsed();
+        assert!(status.is_success(), "{path}: {status} {body}");
+        (elapsed, body)
+    }
+}
+
+pub async fn start(data_dir: &Path, presignatures_per_key: usize) -> Running {
+    start_with(settings(data_dir, presignatures_per_key)).await
+}
+
+pub async fn start_with(settings: Settings) -> Running {
+    let app = Application::build(settings).await.unwrap();
+    let coordinator = app.coordinator();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let started = Instant::now();
+    while !coordinator.status().ecdsa_ready {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    eprintln!("pool ready after {:.1} s", started.elapsed().as_secs_f64());
+    Running {
+        base,
+        client: reqwest::Client::new(),
+        coordinator,
+    }
+}
+
+/// The sample at quantile `q` (nearest rank) of sorted samples.
+pub fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    let rank = ((sorted.len() as f64) * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<44} n={:<3} min {:>8.1}  p50 {:>8.1}  p95 {:>8.1}  p99 {:>8.1}  max {:>8.1} ms",
+        samples.len(),
+        ms(samples[0]),
+        ms(quantile(&samples, 0.5)),
+        ms(quantile(&samples, 0.95)),
+        ms(quantile(&samples, 0.99)),
+        ms(*samples.last().unwrap())
+    );
+}
+
+pub fn copy_parties(from: &Path, to: &Path) {
+    for index in 1..=3 {
+        let source = from.join(format!("party-{index}"));
+        let target = to.join(format!("party-{index}"));
+        std::fs::create_dir_all(&target).unwrap();
+        for entry in std::fs::read_dir(&source).unwrap().flatten() {
+            std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+        }
+    }
+}
