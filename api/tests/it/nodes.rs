@@ -463,6 +463,23 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
             .iter()
             .any(|(id, _)| *id == presignature_id)
     );
+    // Signing goes on from another presignature (a fresh one, made after the crash).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while app
+        .coordinator
+        .presignatures(&tenant_id, &wallet_id)
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no new presignature in 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hits = |app: &TestApp| {
+        waas_signer::metrics::PoolMetrics::get(&app.coordinator.metrics().presignature_hits)
+    };
+    let hits_before = hits(&app);
     let digest: [u8; 32] = Keccak256::digest(b"after the crash").into();
     let reply = app
         .post(
@@ -476,6 +493,7 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
         recover_address(&digest, reply.body["signature"].as_str().unwrap()),
         address
     );
+    assert_eq!(hits(&app), hits_before + 1, "signed from a presignature");
 }
 
 #[tokio::test]
