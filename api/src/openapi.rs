@@ -2,7 +2,7 @@
 //! `openapi/v1.json` (a test fails when the two drift).
 
 use crate::problem::{Problem, ProblemFieldError};
-use crate::routes::{api_keys, events, health, metrics, operator, tenants, wallets};
+use crate::routes::{api_keys, events, health, metrics, operator, policies, tenants, wallets};
 use crate::state::AppState;
 use crate::wire::*;
 use axum::routing::get;
@@ -50,6 +50,8 @@ impl Modify for SecuritySchemes {
         wallets::create_wallet, wallets::list_wallets, wallets::get_wallet, wallets::create_signature,
         events::list_events,
         operator::rotate_keys,
+        policies::get_active, policies::get_draft, policies::put_draft, policies::publish,
+        policies::list_versions, policies::get_version, policies::simulate,
     ),
     components(schemas(
         Problem, ProblemFieldError,
@@ -60,11 +62,17 @@ impl Modify for SecuritySchemes {
         EventResponse, EventList,
         KeyRotationRequest, KeyRotationResponse, PartyRotation,
         HealthResponse, ReadinessResponse, SignerPoolReadiness, PartyReadiness,
+        waas_policy::PolicyDocument, waas_policy::RuleDocument, waas_policy::ActionDocument,
+        waas_policy::ConditionDocument,
+        PolicyDraftResponse, PolicyVersionResponse, PolicyVersionSummary, PolicyVersionList,
+        SimulatePolicyRequest, SimulatedTransaction, AssumedSpending, SimulationTargetWire,
+        SimulatePolicyResponse, MatchedRuleWire,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "health"), (name = "tenants", description = "Operator only"), (name = "operator", description = "Operator maintenance"),
         (name = "api-keys"), (name = "wallets"), (name = "events"),
+        (name = "policies", description = "Rules that decide, per transaction, deny or allow with signing and approval quorums"),
     ),
 )]
 pub struct ApiDocV1;

@@ -20,6 +20,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
         ErrorCode::NotFound | ErrorCode::RouteNotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::SignerPoolWarming

@@ -24,6 +24,11 @@ pub struct Settings {
     /// Set only for `waas signer`: which party this process is.
     #[serde(default)]
     pub node: Option<NodeSettings>,
+    /// USD prices for policy decisions: `ASSET = "price"` for every network, or
+    /// `"network:ASSET" = "price"` for one (`[prices]` in the TOML file). Assets without a
+    /// price make USD-based rules deny.
+    #[serde(default)]
+    pub prices: std::collections::BTreeMap<String, String>,
 }
 
 /// One signer node (`waas signer`): one party per process.

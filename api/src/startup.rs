@@ -25,6 +25,7 @@ use waas_custody::{
     AwsKmsConfig, AwsKmsKeyProtector, CachingProtector, LocalKeyProtector, Pkcs11Config,
     Pkcs11KeyProtector, ProtectorSet,
 };
+use waas_policy::PoolLimits;
 use waas_signer::net::RemotePartyLink;
 use waas_signer::{
     Coordinator, CoordinatorConfig, CoordinatorTrust, IdentityKey, LocalPartyLink, PartyConfig,
@@ -32,7 +33,7 @@ use waas_signer::{
 };
 use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
 use waas_tenants::TenantService;
-use waas_wallets::WalletService;
+use waas_wallets::{PolicyService, StaticPriceOracle, WalletService};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -376,9 +377,27 @@ impl Application {
             pool.clone(),
             clock,
         ));
+        let mut prices = std::collections::BTreeMap::new();
+        for (asset, price) in &settings.prices {
+            let value = waas_policy::Decimal::from_str_exact(price.trim())
+                .ok()
+                .filter(|p| !p.is_sign_negative())
+                .with_context(|| format!("prices.{asset} = {price:?} is not a decimal price"))?;
+            prices.insert(asset.clone(), value);
+        }
+        let policies = Arc::new(PolicyService::new(
+            Arc::new(store.clone()),
+            Arc::new(StaticPriceOracle::new(prices)),
+            Arc::new(SystemClock),
+            PoolLimits {
+                threshold: threshold.t(),
+                parties: threshold.n(),
+            },
+        ));
         let state = AppState {
             tenants,
             wallets,
+            policies,
             events: Arc::new(store.clone()),
             pool,
             store,

@@ -11,6 +11,7 @@ use waas_wallets::WalletService;
 pub struct AppState {
     pub tenants: Arc<TenantService>,
     pub wallets: Arc<WalletService>,
+    pub policies: Arc<waas_wallets::PolicyService>,
     pub events: Arc<dyn EventLog>,
     pub pool: Arc<dyn SignerPool>,
     pub store: SqlStore,

@@ -314,3 +314,142 @@ pub struct PartyRotation {
 pub struct KeyRotationResponse {
     pub parties: Vec<PartyRotation>,
 }
+
+/// A policy draft.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyDraftResponse {
+    pub document: waas_policy::PolicyDocument,
+    pub updated_at: DateTime<Utc>,
+    /// The API key that saved it.
+    pub updated_by: String,
+}
+
+impl From<waas_wallets::PolicyDraft> for PolicyDraftResponse {
+    fn from(draft: waas_wallets::PolicyDraft) -> Self {
+        Self {
+            document: draft.document,
+            updated_at: draft.updated_at,
+            updated_by: draft.updated_by,
+        }
+    }
+}
+
+/// A published policy version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyVersionResponse {
+    /// 1, 2, …; 0 is the built-in deny-all every tenant starts with.
+    pub version: u32,
+    pub document: waas_policy::PolicyDocument,
+    pub published_at: DateTime<Utc>,
+    /// The API key that published it (`system` for version 0).
+    pub published_by: String,
+}
+
+impl From<waas_wallets::PolicyVersion> for PolicyVersionResponse {
+    fn from(version: waas_wallets::PolicyVersion) -> Self {
+        Self {
+            version: version.version,
+            document: version.document,
+            published_at: version.published_at,
+            published_by: version.published_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyVersionSummary {
+    pub version: u32,
+    pub published_at: DateTime<Utc>,
+    pub published_by: String,
+    pub rules: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyVersionList {
+    /// Newest first.
+    pub data: Vec<PolicyVersionSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// Which policy to simulate against.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SimulationTargetWire {
+    Draft,
+    Active,
+}
+
+/// A hypothetical transaction.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedTransaction {
+    /// `evm` or `solana`.
+    pub chain: String,
+    /// Network name, e.g. `ethereum`.
+    pub network: String,
+    /// Asset symbol, e.g. `ETH`, `USDC`.
+    pub asset: String,
+    /// Amount in the asset's units, as a decimal string (`"1.5"`).
+    pub amount: String,
+    pub to: String,
+    /// For EVM contract calls: the contract.
+    #[serde(default)]
+    pub contract: Option<String>,
+    /// For EVM contract calls: calldata (`0x…`); its first 4 bytes are the method selector.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// When it would happen (RFC 3339); default now.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Spending to assume inside one velocity window.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssumedSpending {
+    /// `wallet` or `tenant`.
+    pub scope: String,
+    pub window_secs: u64,
+    /// USD already spent in the window, as a decimal string.
+    pub usd: String,
+    /// Transactions already made in the window.
+    #[serde(default)]
+    pub count: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatePolicyRequest {
+    pub target: SimulationTargetWire,
+    pub transaction: SimulatedTransaction,
+    /// Spending so far per velocity window (windows not listed count as nothing spent).
+    #[serde(default)]
+    pub assume_spent: Vec<AssumedSpending>,
+}
+
+/// The rule that decided.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchedRuleWire {
+    /// 0-based position in the document's `rules`.
+    pub index: usize,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatePolicyResponse {
+    /// The version evaluated; absent for the draft.
+    pub version: Option<u32>,
+    /// `allow` or `deny`.
+    pub outcome: String,
+    pub signing_quorum: Option<u16>,
+    pub approval_quorum: Option<u16>,
+    pub approver_group: Option<String>,
+    pub reason: Option<String>,
+    /// Absent when the default action decided.
+    pub matched_rule: Option<MatchedRuleWire>,
+    /// The price used (USD per unit), as a decimal string.
+    pub price_usd: Option<String>,
+    pub value_usd: Option<String>,
+    /// Why each rule before the deciding one did not match, in order.
+    pub explanation: Vec<String>,
+}

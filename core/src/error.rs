@@ -23,6 +23,8 @@ pub enum ErrorCode {
     RouteNotFound,
     /// The route exists but not for this method.
     MethodNotAllowed,
+    /// The request conflicts with a concurrent change (e.g. two publishes at once); retry.
+    Conflict,
     /// The request body is not `application/json`.
     UnsupportedMediaType,
     /// The request body is larger than allowed.
@@ -41,7 +43,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and the registry test.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::MalformedBody,
         ErrorCode::ValidationFailed,
         ErrorCode::InvalidParameter,
@@ -50,6 +52,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::RouteNotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::PayloadTooLarge,
         ErrorCode::SignerPoolWarming,
@@ -70,6 +73,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::RouteNotFound => "route_not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::SignerPoolWarming => "signer_pool_warming",
@@ -91,6 +95,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "Not found",
             ErrorCode::RouteNotFound => "No such route",
             ErrorCode::MethodNotAllowed => "Method not allowed",
+            ErrorCode::Conflict => "Conflicting concurrent change",
             ErrorCode::UnsupportedMediaType => "Unsupported media type",
             ErrorCode::PayloadTooLarge => "Payload too large",
             ErrorCode::SignerPoolWarming => "The signer pool is still preparing key material",

@@ -6,8 +6,9 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_control_plane;
 mod m0001_party_store;
 mod m0002_key_protection;
+mod m0003_policies;
 
-/// The control-plane schema: tenants, API keys, wallets, signatures, events.
+/// The control-plane schema: tenants, API keys, wallets, signatures, events, policies.
 #[derive(Debug)]
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_control_plane::Migration),
             Box::new(m0002_key_protection::Migration),
+            Box::new(m0003_policies::Migration),
         ]
     }
 }

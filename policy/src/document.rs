@@ -12,6 +12,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use waas_core::chain::Chain;
 use waas_core::error::FieldError;
 
+fn is_zero(value: &u16) -> bool {
+    *value == 0
+}
+
+fn is_zero_i16(value: &i16) -> bool {
+    *value == 0
+}
+
 /// Upper bounds that keep evaluation cheap and documents readable.
 pub const MAX_RULES: usize = 500;
 pub const MAX_CONDITIONS: usize = 32;
@@ -19,6 +27,7 @@ pub const MAX_LIST_ENTRIES: usize = 10_000;
 pub const MAX_VELOCITY_WINDOW_SECS: u64 = 90 * 24 * 3600;
 
 /// A policy document as written (JSON).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDocument {
@@ -27,7 +36,7 @@ pub struct PolicyDocument {
     #[serde(default)]
     pub rules: Vec<RuleDocument>,
     /// Named address lists, referenced by `in_lists` / `not_in_lists`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lists: BTreeMap<String, Vec<String>>,
 }
 
@@ -44,6 +53,7 @@ impl PolicyDocument {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDocument {
@@ -54,6 +64,7 @@ pub struct RuleDocument {
     pub action: ActionDocument,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ActionDocument {
@@ -61,10 +72,10 @@ pub enum ActionDocument {
         /// Distinct signer nodes that must take part (`t ≤ q ≤ n`).
         signing_quorum: u16,
         /// Distinct human approvers needed, the requester excluded.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_zero")]
         approval_quorum: u16,
         /// Only members of this group count as approvers.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         approver_group: Option<String>,
     },
     Deny {
@@ -72,42 +83,51 @@ pub enum ActionDocument {
     },
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ConditionDocument {
     /// Transaction value in USD (amount × the oracle's price).
     ValueUsd {
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         gt: Option<serde_json::Value>,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         gte: Option<serde_json::Value>,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         lt: Option<serde_json::Value>,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         lte: Option<serde_json::Value>,
     },
     /// Amount in the asset's own units (optionally only for one asset).
     ValueNative {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         asset: Option<String>,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         gt: Option<serde_json::Value>,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         gte: Option<serde_json::Value>,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         lt: Option<serde_json::Value>,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         lte: Option<serde_json::Value>,
     },
     /// The destination address is (not) in the given addresses or named lists.
     Destination {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         r#in: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         in_lists: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         not_in: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         not_in_lists: Vec<String>,
     },
     Network {
@@ -125,9 +145,9 @@ pub enum ConditionDocument {
     },
     /// EVM calls to one of these contracts (or lists).
     Contract {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         r#in: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         in_lists: Vec<String>,
     },
     /// Inside a weekly window: these days, from `from` to `to` (`HH:MM`, `to` exclusive;
@@ -136,7 +156,7 @@ pub enum ConditionDocument {
         days: Vec<String>,
         from: String,
         to: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_zero_i16")]
         utc_offset_minutes: i16,
     },
     /// Holds when this transaction would take the wallet's (or tenant's) total over the
@@ -144,16 +164,17 @@ pub enum ConditionDocument {
     Velocity {
         scope: String,
         window_secs: u64,
-        #[serde(default)]
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "10000"))]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         max_usd: Option<serde_json::Value>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         max_count: Option<u32>,
     },
     /// The request was made with one of these API keys or by one of these users.
     Initiator {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         api_keys: Vec<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         users: Vec<String>,
     },
 }

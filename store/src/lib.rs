@@ -9,6 +9,7 @@ mod connect;
 mod entities;
 mod events;
 mod party;
+mod policies;
 mod tenants;
 mod wallets;
 

@@ -4,8 +4,13 @@
 
 mod evm;
 mod model;
+mod policies;
 mod service;
 
 pub use evm::{eip55_checksum, evm_address, personal_sign_digest};
 pub use model::{SignatureKind, SignatureRecord, SignatureRepository, Wallet, WalletRepository};
+pub use policies::{
+    PolicyDraft, PolicyRepository, PolicyService, PolicyVersion, PriceOracle, Simulation,
+    SimulationTarget, StaticPriceOracle,
+};
 pub use service::{SignInput, WalletService, WalletsError};

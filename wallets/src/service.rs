@@ -19,6 +19,8 @@ pub enum WalletsError {
     Validation(Vec<FieldError>),
     #[error("not found")]
     NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error(transparent)]
     Signer(#[from] SignerError),
     #[error(transparent)]
@@ -32,6 +34,7 @@ impl WalletsError {
         match self {
             WalletsError::Validation(_) => ErrorCode::ValidationFailed,
             WalletsError::NotFound => ErrorCode::NotFound,
+            WalletsError::Conflict(_) => ErrorCode::Conflict,
             WalletsError::Signer(SignerError::Warming { .. }) => ErrorCode::SignerPoolWarming,
             WalletsError::Signer(SignerError::Unavailable { .. } | SignerError::Transport(_)) => {
                 ErrorCode::SignerUnavailable
@@ -67,6 +70,7 @@ impl WalletsError {
                 | SignerError::Unavailable { .. }
                 | SignerError::ProtocolFailed { .. }),
             ) => Some(e.to_string()),
+            WalletsError::Conflict(detail) => Some(detail.clone()),
             _ => None,
         }
     }

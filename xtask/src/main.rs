@@ -20,8 +20,14 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The workspace this run is for. Read at run time (cargo sets it for `cargo run`), not
+/// baked in at build time: a target directory shared between checkouts may hand one
+/// checkout the `xtask` binary built in another.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+        .join("..")
 }
 
 fn run(command: &mut Command) -> anyhow::Result<()> {

@@ -41,6 +41,12 @@ pub fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
             authority_key_file: None,
         },
         node: None,
+        prices: [
+            ("ETH".to_string(), "2000".to_string()),
+            ("SOL".to_string(), "150".to_string()),
+        ]
+        .into_iter()
+        .collect(),
         log: LogSettings {
             format: "json".into(),
             level: "error".into(),

@@ -5,6 +5,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod operator;
+pub mod policies;
 pub mod tenants;
 pub mod wallets;
 
@@ -20,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .merge(tenants::router())
         .merge(api_keys::router())
         .merge(wallets::router())
+        .merge(policies::router())
         .merge(events::router())
         .merge(crate::openapi::router())
 }

@@ -81,6 +81,12 @@ pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Se
             authority_key_file: None,
         },
         node: None,
+        prices: [
+            ("ETH".to_string(), "2000".to_string()),
+            ("SOL".to_string(), "150".to_string()),
+        ]
+        .into_iter()
+        .collect(),
         log: LogSettings {
             format: "json".into(),
             level: std::env::var("WAAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),

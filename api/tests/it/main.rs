@@ -11,6 +11,7 @@ mod isolation;
 mod nodes;
 mod openapi;
 mod operator;
+mod policies;
 mod rotation;
 mod settings;
 #[allow(dead_code)]

@@ -4,6 +4,8 @@ pub mod api_keys;
 pub mod events;
 pub mod operator_credentials;
 pub mod party_records;
+pub mod policy_drafts;
+pub mod policy_versions;
 pub mod signatures;
 pub mod tenants;
 pub mod wallets;
