@@ -210,6 +210,35 @@ impl Run {
         }
     }
 
+    /// The error a party's failure report turns into: custody outages and refusals blame
+    /// nobody; a protocol failure blames the culprits the party named (itself if none).
+    fn failure(
+        &self,
+        seat: u16,
+        reason: String,
+        culprits: Vec<u16>,
+        kind: FailureKind,
+    ) -> SignerError {
+        let party = self.pool_index(seat);
+        match kind {
+            FailureKind::CustodyUnavailable => custody_unavailable(party, &reason),
+            FailureKind::Refused => {
+                protocol_error(format!("party {party} refused: {reason}"), vec![])
+            }
+            FailureKind::Protocol => {
+                let culprits = if culprits.is_empty() {
+                    vec![seat]
+                } else {
+                    culprits
+                };
+                protocol_error(
+                    format!("party {party} aborted: {reason}"),
+                    self.blame(&culprits),
+                )
+            }
+        }
+    }
+
     /// The next event, or a timeout error blaming the seats in `pending` at the deadline.
     async fn next_event(
         &mut self,
@@ -255,34 +284,9 @@ impl Run {
                 }
                 Some(PartyEvent::Failed {
                     reason,
-                    kind: FailureKind::CustodyUnavailable,
-                    ..
-                }) => {
-                    return Err(custody_unavailable(self.pool_index(seat), &reason));
-                }
-                Some(PartyEvent::Failed {
-                    reason,
-                    kind: FailureKind::Refused,
-                    ..
-                }) => {
-                    return Err(protocol_error(
-                        format!("party {} refused: {reason}", self.pool_index(seat)),
-                        vec![],
-                    ));
-                }
-                Some(PartyEvent::Failed {
-                    reason, culprits, ..
-                }) => {
-                    let culprits = if culprits.is_empty() {
-                        vec![seat]
-                    } else {
-                        culprits
-                    };
-                    return Err(protocol_error(
-                        format!("party {} aborted: {reason}", self.pool_index(seat)),
-                        self.blame(&culprits),
-                    ));
-                }
+                    culprits,
+                    kind,
+                }) => return Err(self.failure(seat, reason, culprits, kind)),
                 None => {
                     if outputs.get(usize::from(seat)).is_some_and(Option::is_none) {
                         return Err(protocol_error(
@@ -1277,27 +1281,9 @@ impl Coordinator {
                 }
                 Some(PartyEvent::Failed {
                     reason,
-                    kind: FailureKind::CustodyUnavailable,
-                    ..
-                }) => {
-                    return Err(custody_unavailable(run.pool_index(seat), &reason));
-                }
-                Some(PartyEvent::Failed {
-                    reason,
-                    kind: FailureKind::Refused,
-                    ..
-                }) => {
-                    return Err(protocol_error(
-                        format!("party {} refused: {reason}", run.pool_index(seat)),
-                        vec![],
-                    ));
-                }
-                Some(PartyEvent::Failed { reason, .. }) => {
-                    return Err(protocol_error(
-                        format!("party aborted: {reason}"),
-                        run.blame(&[seat]),
-                    ));
-                }
+                    culprits,
+                    kind,
+                }) => return Err(run.failure(seat, reason, culprits, kind)),
                 _ => {
                     return Err(protocol_error(
                         "unexpected event in round 1",

@@ -355,6 +355,31 @@ async fn presignature_with(
     panic!("no presignature with party {party} after six refills");
 }
 
+/// Signs the Keccak-256 of `text` through `path` and checks the signature recovers to
+/// `address`; returns the digest.
+async fn sign_and_check(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    text: &[u8],
+    address: &str,
+) -> [u8; 32] {
+    let digest: [u8; 32] = Keccak256::digest(text).into();
+    let reply = app
+        .post(
+            path,
+            key,
+            json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(
+        recover_address(&digest, reply.body["signature"].as_str().unwrap()),
+        address
+    );
+    digest
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
     use waas_signer::net::RemotePartyLink;
@@ -382,19 +407,7 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
     let (presignature_id, signers) = presignature_with(&app, &key, &tenant_id, &wallet_id, 0).await;
 
     // The signature is still made (interactively, by the two live nodes) ...
-    let digest: [u8; 32] = Keccak256::digest(b"the crash payment").into();
-    let reply = app
-        .post(
-            &path,
-            &key,
-            json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    assert_eq!(
-        recover_address(&digest, reply.body["signature"].as_str().unwrap()),
-        address
-    );
+    let digest = sign_and_check(&app, &key, &path, b"the crash payment", &address).await;
     // ... while node 0 died at the fault point.
     assert_eq!(
         cluster.nodes[0].wait_exit(Duration::from_secs(10)),
@@ -480,19 +493,7 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
         waas_signer::metrics::PoolMetrics::get(&app.coordinator.metrics().presignature_hits)
     };
     let hits_before = hits(&app);
-    let digest: [u8; 32] = Keccak256::digest(b"after the crash").into();
-    let reply = app
-        .post(
-            &path,
-            &key,
-            json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    assert_eq!(
-        recover_address(&digest, reply.body["signature"].as_str().unwrap()),
-        address
-    );
+    sign_and_check(&app, &key, &path, b"after the crash", &address).await;
     assert_eq!(hits(&app), hits_before + 1, "signed from a presignature");
 }
 

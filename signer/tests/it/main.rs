@@ -145,6 +145,23 @@ fn coordinator(threshold: Threshold, links: Vec<Arc<dyn PartyLink>>, keys: &Keys
     )
 }
 
+/// Runs a FROST key generation that must fail; returns the blamed parties and the reason.
+async fn failed_frost_keygen(pool: &Coordinator) -> (Vec<u16>, String) {
+    let error = pool
+        .generate_key(KeyGenRequest {
+            tenant_id: TenantId::new(),
+            key_id: WalletId::new(),
+            scheme: Scheme::FrostEd25519,
+            protection: "local".into(),
+        })
+        .await
+        .unwrap_err();
+    let SignerError::ProtocolFailed { culprits, reason } = error else {
+        panic!("{error:?}")
+    };
+    (culprits, reason)
+}
+
 fn local_links(nodes: &[Arc<PartyNode>]) -> Vec<Arc<dyn PartyLink>> {
     nodes
         .iter()
@@ -330,18 +347,7 @@ async fn a_message_replayed_in_transit_is_rejected_naming_its_sender() {
         tamper: Tamper::Replay,
     });
     let pool = coordinator(Threshold::new(2, 3).unwrap(), links, &keys);
-    let error = pool
-        .generate_key(KeyGenRequest {
-            tenant_id: TenantId::new(),
-            key_id: WalletId::new(),
-            scheme: Scheme::FrostEd25519,
-            protection: "local".into(),
-        })
-        .await
-        .unwrap_err();
-    let SignerError::ProtocolFailed { culprits, reason } = error else {
-        panic!("{error:?}")
-    };
+    let (culprits, reason) = failed_frost_keygen(&pool).await;
     assert_eq!(culprits.len(), 1, "{reason}");
     assert!(
         culprits[0] == 0 || culprits[0] == 1,
@@ -360,18 +366,7 @@ async fn a_message_altered_in_transit_is_rejected_naming_its_sender() {
         tamper: Tamper::Alter,
     });
     let pool = coordinator(Threshold::new(2, 3).unwrap(), links, &keys);
-    let error = pool
-        .generate_key(KeyGenRequest {
-            tenant_id: TenantId::new(),
-            key_id: WalletId::new(),
-            scheme: Scheme::FrostEd25519,
-            protection: "local".into(),
-        })
-        .await
-        .unwrap_err();
-    let SignerError::ProtocolFailed { culprits, reason } = error else {
-        panic!("{error:?}")
-    };
+    let (culprits, reason) = failed_frost_keygen(&pool).await;
     // Party 2 received altered messages from parties 0 and 1; it names the sender of the
     // first one it could not open.
     assert_eq!(culprits.len(), 1, "{reason}");

@@ -187,18 +187,7 @@ async fn an_altered_party_event_is_rejected_naming_the_party() {
         index: 2,
     });
     let pool = coordinator(Threshold::new(2, 3).unwrap(), links, &keys);
-    let error = pool
-        .generate_key(KeyGenRequest {
-            tenant_id: TenantId::new(),
-            key_id: WalletId::new(),
-            scheme: Scheme::FrostEd25519,
-            protection: "local".into(),
-        })
-        .await
-        .unwrap_err();
-    let SignerError::ProtocolFailed { culprits, reason } = error else {
-        panic!("{error:?}")
-    };
+    let (culprits, reason) = failed_frost_keygen(&pool).await;
     assert_eq!(culprits, vec![2], "{reason}");
     assert!(reason.contains("event rejected"), "{reason}");
 }
