@@ -2,7 +2,9 @@
 //! `openapi/v1.json` (a test fails when the two drift).
 
 use crate::problem::{Problem, ProblemFieldError};
-use crate::routes::{api_keys, events, health, metrics, operator, policies, tenants, wallets};
+use crate::routes::{
+    api_keys, events, health, metrics, operator, policies, tenants, transactions, wallets,
+};
 use crate::state::AppState;
 use crate::wire::*;
 use axum::routing::get;
@@ -52,6 +54,7 @@ impl Modify for SecuritySchemes {
         operator::rotate_keys,
         policies::get_active, policies::get_draft, policies::put_draft, policies::publish,
         policies::list_versions, policies::get_version, policies::simulate,
+        transactions::create_transaction, transactions::list_transactions, transactions::get_transaction,
     ),
     components(schemas(
         Problem, ProblemFieldError,
@@ -66,12 +69,14 @@ impl Modify for SecuritySchemes {
         waas_policy::ConditionDocument,
         PolicyDraftResponse, PolicyVersionResponse, PolicyVersionSummary, PolicyVersionList,
         SimulatePolicyRequest, SimulatedTransaction, AssumedSpending, SimulationTargetWire,
-        SimulatePolicyResponse, MatchedRuleWire,
+        PolicyDecision, MatchedRuleWire,
+        CreateTransactionRequest, TransactionResponse, TransactionList,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "health"), (name = "tenants", description = "Operator only"), (name = "operator", description = "Operator maintenance"),
         (name = "api-keys"), (name = "wallets"), (name = "events"),
+        (name = "transactions", description = "Transaction requests through the tenant's policy"),
         (name = "policies", description = "Rules that decide, per transaction, deny or allow with signing and approval quorums"),
     ),
 )]

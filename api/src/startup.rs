@@ -33,7 +33,7 @@ use waas_signer::{
 };
 use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
 use waas_tenants::TenantService;
-use waas_wallets::{PolicyService, StaticPriceOracle, WalletService};
+use waas_wallets::{PolicyService, StaticPriceOracle, TransactionService, WalletService};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -385,19 +385,28 @@ impl Application {
                 .with_context(|| format!("prices.{asset} = {price:?} is not a decimal price"))?;
             prices.insert(asset.clone(), value);
         }
+        let oracle = Arc::new(StaticPriceOracle::new(prices));
         let policies = Arc::new(PolicyService::new(
             Arc::new(store.clone()),
-            Arc::new(StaticPriceOracle::new(prices)),
+            oracle.clone(),
             Arc::new(SystemClock),
             PoolLimits {
                 threshold: threshold.t(),
                 parties: threshold.n(),
             },
         ));
+        let transactions = Arc::new(TransactionService::new(
+            Arc::new(store.clone()),
+            wallets.clone(),
+            policies.clone(),
+            oracle,
+            Arc::new(SystemClock),
+        ));
         let state = AppState {
             tenants,
             wallets,
             policies,
+            transactions,
             events: Arc::new(store.clone()),
             pool,
             store,

@@ -12,6 +12,7 @@ pub struct AppState {
     pub tenants: Arc<TenantService>,
     pub wallets: Arc<WalletService>,
     pub policies: Arc<waas_wallets::PolicyService>,
+    pub transactions: Arc<waas_wallets::TransactionService>,
     pub events: Arc<dyn EventLog>,
     pub pool: Arc<dyn SignerPool>,
     pub store: SqlStore,

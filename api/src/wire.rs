@@ -435,9 +435,11 @@ pub struct MatchedRuleWire {
     pub name: String,
 }
 
+/// A policy decision: the outcome, the rule that made it, the price and value used, and why
+/// each earlier rule did not match.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SimulatePolicyResponse {
-    /// The version evaluated; absent for the draft.
+pub struct PolicyDecision {
+    /// The version evaluated; absent for a draft.
     pub version: Option<u32>,
     /// `allow` or `deny`.
     pub outcome: String,
@@ -452,4 +454,104 @@ pub struct SimulatePolicyResponse {
     pub value_usd: Option<String>,
     /// Why each rule before the deciding one did not match, in order.
     pub explanation: Vec<String>,
+}
+
+impl PolicyDecision {
+    pub fn new(version: Option<u32>, decision: waas_policy::Decision) -> Self {
+        let (outcome, signing_quorum, approval_quorum, approver_group, reason) =
+            match decision.outcome {
+                waas_policy::Outcome::Allow {
+                    signing_quorum,
+                    approval_quorum,
+                    approver_group,
+                } => (
+                    "allow",
+                    Some(signing_quorum),
+                    Some(approval_quorum),
+                    approver_group,
+                    None,
+                ),
+                waas_policy::Outcome::Deny { reason } => ("deny", None, None, None, Some(reason)),
+            };
+        Self {
+            version,
+            outcome: outcome.into(),
+            signing_quorum,
+            approval_quorum,
+            approver_group,
+            reason,
+            matched_rule: decision.matched_rule.map(|m| MatchedRuleWire {
+                index: m.index,
+                name: m.name,
+            }),
+            price_usd: decision.price_usd.map(|p| p.normalize().to_string()),
+            value_usd: decision.value_usd.map(|v| v.normalize().to_string()),
+            explanation: decision.explanation,
+        }
+    }
+}
+
+/// A transaction to request from a wallet.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTransactionRequest {
+    /// Network name, e.g. `ethereum`.
+    pub network: String,
+    /// Destination address (for a contract call: the contract).
+    pub to: String,
+    /// Amount in the asset's units, as a decimal string (`"1.5"`).
+    pub amount: String,
+    /// Asset symbol; default the chain's native asset (`ETH`, `SOL`).
+    #[serde(default)]
+    pub asset: Option<String>,
+    /// EVM call data, 0x-hex.
+    #[serde(default)]
+    pub data: Option<String>,
+}
+
+/// A transaction request and the policy decision on it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionResponse {
+    pub id: String,
+    pub wallet_id: String,
+    /// `pending_policy`, `rejected`, `pending_approval`, `approved`, `signing`, `signed`,
+    /// `cancelled`, `expired`.
+    pub state: String,
+    pub chain: String,
+    pub network: String,
+    pub to: String,
+    pub asset: String,
+    pub amount: String,
+    pub data: Option<String>,
+    pub policy: PolicyDecision,
+    /// The API key that made the request.
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<waas_wallets::TransactionRequest> for TransactionResponse {
+    fn from(request: waas_wallets::TransactionRequest) -> Self {
+        Self {
+            id: request.id.to_string(),
+            wallet_id: request.wallet_id.to_string(),
+            state: request.state.as_str().into(),
+            chain: request.chain.as_str().into(),
+            network: request.network,
+            to: request.to,
+            asset: request.asset,
+            amount: request.amount.normalize().to_string(),
+            data: request.data.map(|d| format!("0x{}", hex::encode(d))),
+            policy: PolicyDecision::new(Some(request.policy_version), request.decision),
+            requested_by: request.requested_by,
+            created_at: request.created_at,
+            updated_at: request.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionList {
+    pub data: Vec<TransactionResponse>,
+    pub next_cursor: Option<String>,
 }

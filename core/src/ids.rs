@@ -62,3 +62,7 @@ typed_id!(
     /// An event in a tenant's audit chain.
     EventId
 );
+typed_id!(
+    /// A transaction request (intent → policy → approvals → signing).
+    TransactionId
+);

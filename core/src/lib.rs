@@ -10,4 +10,4 @@ pub mod secret;
 
 pub use chain::{Chain, Scheme, Threshold};
 pub use error::ErrorCode;
-pub use ids::{ApiKeyId, EventId, SignatureId, TenantId, WalletId};
+pub use ids::{ApiKeyId, EventId, SignatureId, TenantId, TransactionId, WalletId};

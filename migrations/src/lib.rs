@@ -7,8 +7,9 @@ mod m0001_control_plane;
 mod m0001_party_store;
 mod m0002_key_protection;
 mod m0003_policies;
+mod m0004_transactions;
 
-/// The control-plane schema: tenants, API keys, wallets, signatures, events, policies.
+/// The control-plane schema: tenants, API keys, wallets, signatures, events, policies, transaction requests.
 #[derive(Debug)]
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_control_plane::Migration),
             Box::new(m0002_key_protection::Migration),
             Box::new(m0003_policies::Migration),
+            Box::new(m0004_transactions::Migration),
         ]
     }
 }

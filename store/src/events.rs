@@ -15,20 +15,31 @@ use waas_core::{EventId, TenantId};
 /// Appends `event` to its tenant's chain on `txn`. On PostgreSQL the tenant row is locked
 /// first so concurrent appends for one tenant queue up instead of failing on the unique
 /// (tenant, sequence) index; SQLite serializes writers by itself.
+/// Locks the tenant's row until the transaction ends (PostgreSQL), so writes of one tenant
+/// that read-then-write (event chain, velocity limits) never interleave. SQLite has a single
+/// writer connection, which serializes them already.
+pub(crate) async fn lock_tenant<C: ConnectionTrait>(
+    txn: &C,
+    tenant: TenantId,
+) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
+            [tenant.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn append<C: ConnectionTrait>(
     txn: &C,
     event: NewEvent,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let tenant = event.tenant_id.to_string();
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT id FROM tenants WHERE id = $1 FOR UPDATE",
-            [tenant.clone().into()],
-        ))
-        .await?;
-    }
+    lock_tenant(txn, event.tenant_id).await?;
     let last = events::Entity::find()
         .filter(events::Column::TenantId.eq(tenant.clone()))
         .order_by_desc(events::Column::Sequence)

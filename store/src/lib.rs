@@ -11,6 +11,7 @@ mod events;
 mod party;
 mod policies;
 mod tenants;
+mod transactions;
 mod wallets;
 
 pub use connect::{DatabaseKind, connect_control_plane, connect_party_store};

@@ -6,6 +6,7 @@ mod evm;
 mod model;
 mod policies;
 mod service;
+mod transactions;
 
 pub use evm::{eip55_checksum, evm_address, personal_sign_digest};
 pub use model::{SignatureKind, SignatureRecord, SignatureRepository, Wallet, WalletRepository};
@@ -14,3 +15,7 @@ pub use policies::{
     SimulationTarget, StaticPriceOracle,
 };
 pub use service::{SignInput, WalletService, WalletsError};
+pub use transactions::{
+    Decide, NewTransaction, RecentSpend, StateOf, TransactionRepository, TransactionRequest,
+    TransactionService, TransactionState, decision_events,
+};

@@ -165,6 +165,17 @@ impl PolicyService {
             .map_err(WalletsError::Validation)
     }
 
+    /// Compiles a published version for evaluation. A version that no longer fits the pool
+    /// (its nodes were reduced since) is a server-side problem, not the client's.
+    pub fn compile_active(&self, version: &PolicyVersion) -> Result<Policy, WalletsError> {
+        version.document.compile(self.limits).map_err(|errors| {
+            WalletsError::Bug(format!(
+                "policy version {} no longer compiles: {errors:?}",
+                version.version
+            ))
+        })
+    }
+
     /// Validates and saves the tenant's draft (replacing any earlier draft).
     pub async fn save_draft(
         &self,

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod operator;
 pub mod policies;
 pub mod tenants;
+pub mod transactions;
 pub mod wallets;
 
 use crate::state::AppState;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(api_keys::router())
         .merge(wallets::router())
         .merge(policies::router())
+        .merge(transactions::router())
         .merge(events::router())
         .merge(crate::openapi::router())
 }

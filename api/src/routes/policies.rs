@@ -6,8 +6,8 @@ use crate::extract::{ApiJson, ApiQuery, ListParams};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::wire::{
-    MatchedRuleWire, PolicyDraftResponse, PolicyVersionList, PolicyVersionResponse,
-    PolicyVersionSummary, SimulatePolicyRequest, SimulatePolicyResponse, SimulationTargetWire,
+    PolicyDecision, PolicyDraftResponse, PolicyVersionList, PolicyVersionResponse,
+    PolicyVersionSummary, SimulatePolicyRequest, SimulationTargetWire,
 };
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,7 +18,7 @@ use waas_core::chain::Chain;
 use waas_core::error::FieldError;
 use waas_core::ports::PageRequest;
 use waas_core::{ErrorCode, TenantId};
-use waas_policy::{Decimal, Outcome, PolicyDocument, Spent, Transaction, VelocityScope};
+use waas_policy::{Decimal, PolicyDocument, Spent, Transaction, VelocityScope};
 use waas_tenants::{Principal, Scope};
 use waas_wallets::SimulationTarget;
 
@@ -189,14 +189,14 @@ fn decimal(pointer: &str, text: &str, errors: &mut Vec<FieldError>) -> Decimal {
 #[utoipa::path(post, path = "/v1/policies/simulate", tag = "policies", security(("api_key" = ["admin"])),
     request_body = SimulatePolicyRequest,
     responses(
-        (status = 200, body = SimulatePolicyResponse),
+        (status = 200, body = PolicyDecision),
         (status = "4XX", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn simulate(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<SimulatePolicyRequest>,
-) -> Result<Json<SimulatePolicyResponse>, ApiError> {
+) -> Result<Json<PolicyDecision>, ApiError> {
     let (tenant, by) = admin(&caller)?;
     let tx = &request.transaction;
     let mut errors = Vec::new();
@@ -281,35 +281,8 @@ pub async fn simulate(
         .policies
         .simulate(tenant, target, &transaction, &assumed)
         .await?;
-    let decision = simulation.decision;
-    let (outcome, signing_quorum, approval_quorum, approver_group, reason) = match decision.outcome
-    {
-        Outcome::Allow {
-            signing_quorum,
-            approval_quorum,
-            approver_group,
-        } => (
-            "allow",
-            Some(signing_quorum),
-            Some(approval_quorum),
-            approver_group,
-            None,
-        ),
-        Outcome::Deny { reason } => ("deny", None, None, None, Some(reason)),
-    };
-    Ok(Json(SimulatePolicyResponse {
-        version: simulation.version,
-        outcome: outcome.into(),
-        signing_quorum,
-        approval_quorum,
-        approver_group,
-        reason,
-        matched_rule: decision.matched_rule.map(|m| MatchedRuleWire {
-            index: m.index,
-            name: m.name,
-        }),
-        price_usd: decision.price_usd.map(|p| p.normalize().to_string()),
-        value_usd: decision.value_usd.map(|v| v.normalize().to_string()),
-        explanation: decision.explanation,
-    }))
+    Ok(Json(PolicyDecision::new(
+        simulation.version,
+        simulation.decision,
+    )))
 }

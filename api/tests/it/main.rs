@@ -17,3 +17,4 @@ mod settings;
 #[allow(dead_code)]
 #[path = "../../../custody/tests/it/support.rs"]
 mod support;
+mod transactions;

@@ -287,7 +287,7 @@ async fn policies_are_drafted_validated_published_and_simulated() {
         .assert_problem(403, "insufficient_scope");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_publishes_of_one_draft_make_exactly_one_version_on_postgres() {
     let app = spawn_app(Backend::Postgres, Pool::Cold).await;
     let (_, key) = app.tenant_with_key(ALL_SCOPES).await;

@@ -8,4 +8,5 @@ pub mod policy_drafts;
 pub mod policy_versions;
 pub mod signatures;
 pub mod tenants;
+pub mod transactions;
 pub mod wallets;

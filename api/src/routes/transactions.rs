@@ -1,0 +1,110 @@
+//! Transaction requests: created from a wallet, decided by the tenant's active policy
+//! (atomically with its velocity limits), listed and read.
+
+use crate::auth::Caller;
+use crate::extract::{ApiJson, ApiQuery, ListParams, parse_id};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+use crate::wire::{CreateTransactionRequest, TransactionList, TransactionResponse};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use waas_core::{TransactionId, WalletId};
+use waas_tenants::{Principal, Scope};
+use waas_wallets::NewTransaction;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/wallets/{wallet_id}/transactions",
+            post(create_transaction),
+        )
+        .route("/v1/transactions", get(list_transactions))
+        .route("/v1/transactions/{transaction_id}", get(get_transaction))
+}
+
+/// Request a transaction. The tenant's active policy decides at once: `rejected` (with the
+/// rule named), `pending_approval` (with the approval quorum) or `approved` (with the
+/// signing quorum). Velocity limits are checked atomically: concurrent requests never both
+/// pass a limit only one of them fits.
+#[utoipa::path(post, path = "/v1/wallets/{wallet_id}/transactions", tag = "transactions", security(("api_key" = ["sign"])),
+    params(("wallet_id" = String, Path, description = "Wallet id")),
+    request_body = CreateTransactionRequest,
+    responses(
+        (status = 201, body = TransactionResponse, description = "Recorded and decided (a rejection is a decided request too)"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_transaction(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(wallet_id): Path<String>,
+    ApiJson(request): ApiJson<CreateTransactionRequest>,
+) -> Result<(StatusCode, Json<TransactionResponse>), ApiError> {
+    let tenant = caller.tenant_with(Scope::Sign)?;
+    let by = match &caller.0 {
+        Principal::ApiKey { key_id, .. } => key_id.to_string(),
+        Principal::Operator => "operator".into(),
+    };
+    let wallet_id = parse_id(&wallet_id, WalletId::parse, "wallet_id")?;
+    let created = state
+        .transactions
+        .create(
+            tenant,
+            wallet_id,
+            NewTransaction {
+                network: request.network,
+                to: request.to,
+                amount: request.amount,
+                asset: request.asset,
+                data: request.data,
+            },
+            &by,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(created.into())))
+}
+
+/// Transaction requests, oldest first.
+#[utoipa::path(get, path = "/v1/transactions", tag = "transactions", security(("api_key" = ["wallets:read"])),
+    params(ListParams),
+    responses(
+        (status = 200, body = TransactionList),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_transactions(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<TransactionList>, ApiError> {
+    let tenant = caller.tenant_with(Scope::WalletsRead)?;
+    let page = state
+        .transactions
+        .list(tenant, &params.page_request()?)
+        .await?;
+    Ok(Json(TransactionList {
+        data: page
+            .items
+            .into_iter()
+            .map(TransactionResponse::from)
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Read a transaction request.
+#[utoipa::path(get, path = "/v1/transactions/{transaction_id}", tag = "transactions", security(("api_key" = ["wallets:read"])),
+    params(("transaction_id" = String, Path, description = "Transaction id")),
+    responses(
+        (status = 200, body = TransactionResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_transaction(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(transaction_id): Path<String>,
+) -> Result<Json<TransactionResponse>, ApiError> {
+    let tenant = caller.tenant_with(Scope::WalletsRead)?;
+    let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
+    Ok(Json(state.transactions.get(tenant, id).await?.into()))
+}

@@ -1,0 +1,168 @@
+//! `TransactionRepository` on sea-orm.
+
+use crate::entities::transactions;
+use crate::{SqlStore, corrupt, db_error, events, paginate};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use waas_core::chain::Chain;
+use waas_core::ports::{Page, PageRequest, RepositoryError};
+use waas_core::{TenantId, TransactionId, WalletId};
+use waas_policy::Decimal;
+use waas_wallets::{
+    Decide, RecentSpend, StateOf, TransactionRepository, TransactionRequest, TransactionState,
+    decision_events,
+};
+
+fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryError> {
+    Ok(TransactionRequest {
+        id: TransactionId::parse(&row.id).ok_or_else(|| corrupt("transaction id"))?,
+        tenant_id: TenantId::parse(&row.tenant_id).ok_or_else(|| corrupt("transaction tenant"))?,
+        wallet_id: WalletId::parse(&row.wallet_id).ok_or_else(|| corrupt("transaction wallet"))?,
+        chain: Chain::parse(&row.chain).ok_or_else(|| corrupt("transaction chain"))?,
+        network: row.network,
+        to: row.to_address,
+        asset: row.asset,
+        amount: Decimal::from_str_exact(&row.amount).map_err(|_| corrupt("amount"))?,
+        data: row
+            .data
+            .map(|d| hex::decode(d).map_err(|_| corrupt("call data")))
+            .transpose()?,
+        state: TransactionState::parse(&row.state).ok_or_else(|| corrupt("state"))?,
+        policy_version: u32::try_from(row.policy_version).map_err(|_| corrupt("version"))?,
+        decision: serde_json::from_str(&row.decision).map_err(|_| corrupt("decision"))?,
+        requested_by: row.requested_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn to_row(request: &TransactionRequest) -> Result<transactions::ActiveModel, RepositoryError> {
+    let (signing_quorum, approval_quorum, approver_group) = match &request.decision.outcome {
+        waas_policy::Outcome::Allow {
+            signing_quorum,
+            approval_quorum,
+            approver_group,
+        } => (
+            Some(i16::try_from(*signing_quorum).map_err(|_| corrupt("quorum"))?),
+            i16::try_from(*approval_quorum).map_err(|_| corrupt("quorum"))?,
+            approver_group.clone(),
+        ),
+        waas_policy::Outcome::Deny { .. } => (None, 0, None),
+    };
+    Ok(transactions::ActiveModel {
+        id: Set(request.id.to_string()),
+        tenant_id: Set(request.tenant_id.to_string()),
+        wallet_id: Set(request.wallet_id.to_string()),
+        chain: Set(request.chain.as_str().to_string()),
+        network: Set(request.network.clone()),
+        to_address: Set(request.to.clone()),
+        asset: Set(request.asset.clone()),
+        amount: Set(request.amount.normalize().to_string()),
+        data: Set(request.data.as_ref().map(hex::encode)),
+        state: Set(request.state.as_str().to_string()),
+        policy_version: Set(i32::try_from(request.policy_version).map_err(|_| corrupt("version"))?),
+        decision: Set(serde_json::to_string(&request.decision).map_err(|_| corrupt("decision"))?),
+        value_usd: Set(request
+            .decision
+            .value_usd
+            .map(|v| v.normalize().to_string())),
+        signing_quorum: Set(signing_quorum),
+        approval_quorum: Set(approval_quorum),
+        approver_group: Set(approver_group),
+        requested_by: Set(request.requested_by.clone()),
+        created_at: Set(request.created_at),
+        updated_at: Set(request.updated_at),
+    })
+}
+
+#[async_trait]
+impl TransactionRepository for SqlStore {
+    async fn create_decided(
+        &self,
+        mut request: TransactionRequest,
+        since: DateTime<Utc>,
+        decide: Decide<'_>,
+        state_of: StateOf<'_>,
+    ) -> Result<TransactionRequest, RepositoryError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        // Serialize with every other write of the tenant before reading its spending, so
+        // no concurrent request can be decided on the same figures.
+        events::lock_tenant(&txn, request.tenant_id)
+            .await
+            .map_err(db_error)?;
+        let recent: Vec<RecentSpend> = transactions::Entity::find()
+            .filter(transactions::Column::TenantId.eq(request.tenant_id.to_string()))
+            .filter(transactions::Column::CreatedAt.gt(since))
+            .all(&txn)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .filter(|row| {
+                TransactionState::parse(&row.state).is_some_and(|s| s.counts_toward_limits())
+            })
+            .map(|row| {
+                Ok(RecentSpend {
+                    wallet_id: WalletId::parse(&row.wallet_id)
+                        .ok_or_else(|| corrupt("transaction wallet"))?,
+                    value_usd: match &row.value_usd {
+                        Some(text) => {
+                            Decimal::from_str_exact(text).map_err(|_| corrupt("value"))?
+                        }
+                        None => Decimal::ZERO,
+                    },
+                    created_at: row.created_at,
+                })
+            })
+            .collect::<Result<_, RepositoryError>>()?;
+        request.decision = decide(&recent);
+        request.state = state_of(&request.decision);
+        to_row(&request)?.insert(&txn).await.map_err(db_error)?;
+        for event in decision_events(&request) {
+            events::append(&txn, event, request.created_at)
+                .await
+                .map_err(db_error)?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(request)
+    }
+
+    async fn get(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+    ) -> Result<Option<TransactionRequest>, RepositoryError> {
+        transactions::Entity::find_by_id(id.to_string())
+            .filter(transactions::Column::TenantId.eq(tenant.to_string()))
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<TransactionRequest>, RepositoryError> {
+        let mut query = transactions::Entity::find()
+            .filter(transactions::Column::TenantId.eq(tenant.to_string()));
+        if let Some(after) = &page.after {
+            query = query.filter(transactions::Column::Id.gt(after.clone()));
+        }
+        let rows = query
+            .order_by_asc(transactions::Column::Id)
+            .limit(page.limit + 1)
+            .all(&self.db)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(to_domain)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(paginate(rows, page.limit, |t| t.id.to_string()))
+    }
+}

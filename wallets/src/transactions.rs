@@ -1,0 +1,439 @@
+//! Transaction requests: an intent (network, destination, amount, asset, call data) that goes
+//! through the tenant's active policy. The decision is made and the request stored in one
+//! database transaction that also counts the tenant's recent spending, so velocity limits
+//! hold under concurrency: two requests can never both pass a limit only one fits.
+//!
+//! States: `pending_policy` (recorded, being evaluated) → `rejected` | `pending_approval`
+//! | `approved` → `signing` → `signed`. Approvals, signing and broadcast come next.
+
+use crate::policies::{PolicyService, PriceOracle};
+use crate::service::WalletsError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use waas_core::chain::Chain;
+use waas_core::error::FieldError;
+use waas_core::event::NewEvent;
+use waas_core::ports::{Clock, Page, PageRequest, RepositoryError};
+use waas_core::{TenantId, TransactionId, WalletId};
+use waas_policy::{Context, Decimal, Decision, Outcome, Policy, Spent, Transaction, VelocityScope};
+
+/// Where a request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionState {
+    PendingPolicy,
+    Rejected,
+    PendingApproval,
+    Approved,
+    Signing,
+    Signed,
+    Cancelled,
+    Expired,
+}
+
+impl TransactionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransactionState::PendingPolicy => "pending_policy",
+            TransactionState::Rejected => "rejected",
+            TransactionState::PendingApproval => "pending_approval",
+            TransactionState::Approved => "approved",
+            TransactionState::Signing => "signing",
+            TransactionState::Signed => "signed",
+            TransactionState::Cancelled => "cancelled",
+            TransactionState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            TransactionState::PendingPolicy,
+            TransactionState::Rejected,
+            TransactionState::PendingApproval,
+            TransactionState::Approved,
+            TransactionState::Signing,
+            TransactionState::Signed,
+            TransactionState::Cancelled,
+            TransactionState::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    /// Whether a request in this state counts toward velocity limits (it may still move
+    /// money).
+    pub fn counts_toward_limits(self) -> bool {
+        matches!(
+            self,
+            TransactionState::PendingPolicy
+                | TransactionState::PendingApproval
+                | TransactionState::Approved
+                | TransactionState::Signing
+                | TransactionState::Signed
+        )
+    }
+}
+
+/// A transaction request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransactionRequest {
+    pub id: TransactionId,
+    pub tenant_id: TenantId,
+    pub wallet_id: WalletId,
+    pub chain: Chain,
+    pub network: String,
+    pub to: String,
+    pub asset: String,
+    /// In the asset's units.
+    pub amount: Decimal,
+    /// EVM call data.
+    pub data: Option<Vec<u8>>,
+    pub state: TransactionState,
+    /// The policy version that decided.
+    pub policy_version: u32,
+    pub decision: Decision,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TransactionRequest {
+    /// The USD value the policy used (counted toward velocity limits).
+    pub fn value_usd(&self) -> Option<Decimal> {
+        self.decision.value_usd
+    }
+}
+
+/// One recent request, as velocity limits see it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecentSpend {
+    pub wallet_id: WalletId,
+    pub value_usd: Decimal,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Decides a request from the spending that counts (called inside the storing transaction).
+pub type Decide<'a> = &'a (dyn Fn(&[RecentSpend]) -> Decision + Send + Sync);
+
+/// The state a decision puts a request in.
+pub type StateOf<'a> = &'a (dyn Fn(&Decision) -> TransactionState + Send + Sync);
+
+/// Persistence of transaction requests.
+#[async_trait]
+pub trait TransactionRepository: Send + Sync {
+    /// In one database transaction that excludes every other write of the tenant: reads the
+    /// tenant's counted requests since `since`, calls `decide`, and stores `request` with
+    /// the decision and the state `state_of` gives it, with the events. Returns the stored
+    /// request.
+    async fn create_decided(
+        &self,
+        request: TransactionRequest,
+        since: DateTime<Utc>,
+        decide: Decide<'_>,
+        state_of: StateOf<'_>,
+    ) -> Result<TransactionRequest, RepositoryError>;
+    async fn get(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+    ) -> Result<Option<TransactionRequest>, RepositoryError>;
+    async fn list(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<TransactionRequest>, RepositoryError>;
+}
+
+/// What a client asks for.
+#[derive(Clone, Debug)]
+pub struct NewTransaction {
+    pub network: String,
+    pub to: String,
+    /// Decimal string in the asset's units.
+    pub amount: String,
+    /// Defaults to the chain's native asset (`ETH`, `SOL`).
+    pub asset: Option<String>,
+    /// EVM call data as 0x-hex.
+    pub data: Option<String>,
+}
+
+/// Transaction-request use cases.
+pub struct TransactionService {
+    repository: Arc<dyn TransactionRepository>,
+    wallets: Arc<crate::service::WalletService>,
+    policies: Arc<PolicyService>,
+    oracle: Arc<dyn PriceOracle>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for TransactionService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionService").finish_non_exhaustive()
+    }
+}
+
+/// A request's checked amount, call data and asset.
+struct Checked {
+    amount: Decimal,
+    data: Option<Vec<u8>>,
+    asset: String,
+}
+
+fn validate(chain: Chain, input: &NewTransaction) -> Result<Checked, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if input.network.trim().is_empty() || input.network.len() > 128 {
+        errors.push(FieldError::new("/network", "must be 1 to 128 characters"));
+    }
+    let to = input.to.trim();
+    let to_ok = match chain {
+        Chain::Evm => {
+            to.len() == 42 && to.starts_with("0x") && to[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        Chain::Solana => bs58::decode(to)
+            .into_vec()
+            .is_ok_and(|bytes| bytes.len() == 32),
+    };
+    if !to_ok {
+        errors.push(FieldError::new(
+            "/to",
+            match chain {
+                Chain::Evm => "must be a 0x-prefixed 20-byte hex address",
+                Chain::Solana => "must be a base58 32-byte address",
+            },
+        ));
+    }
+    let amount = match Decimal::from_str_exact(input.amount.trim()) {
+        Ok(amount) if amount > Decimal::ZERO => amount,
+        _ => {
+            errors.push(FieldError::new(
+                "/amount",
+                "must be a positive decimal string such as \"1.5\"",
+            ));
+            Decimal::ZERO
+        }
+    };
+    let asset = input
+        .asset
+        .as_deref()
+        .map(|a| a.trim().to_ascii_uppercase())
+        .unwrap_or_else(|| match chain {
+            Chain::Evm => "ETH".into(),
+            Chain::Solana => "SOL".into(),
+        });
+    if asset.is_empty() || asset.len() > 32 {
+        errors.push(FieldError::new("/asset", "must be 1 to 32 characters"));
+    }
+    let data = match (&input.data, chain) {
+        (None, _) => None,
+        (Some(_), Chain::Solana) => {
+            errors.push(FieldError::new(
+                "/data",
+                "call data is for EVM networks only",
+            ));
+            None
+        }
+        (Some(text), Chain::Evm) => match hex::decode(text.trim_start_matches("0x")) {
+            Ok(bytes) if bytes.len() >= 4 && bytes.len() <= 128 * 1024 => Some(bytes),
+            _ => {
+                errors.push(FieldError::new(
+                    "/data",
+                    "must be 0x-hex call data of 4 bytes to 128 KiB",
+                ));
+                None
+            }
+        },
+    };
+    if errors.is_empty() {
+        Ok(Checked {
+            amount,
+            data,
+            asset,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Spending per velocity window of `policy`, from the counted recent requests.
+fn spent_by_window(
+    policy: &Policy,
+    wallet: WalletId,
+    now: DateTime<Utc>,
+    recent: &[RecentSpend],
+) -> BTreeMap<(VelocityScope, u64), Spent> {
+    policy
+        .velocity_windows()
+        .into_iter()
+        .map(|(scope, window)| {
+            let since = now - chrono::Duration::seconds(i64::try_from(window).unwrap_or(i64::MAX));
+            let mut spent = Spent::default();
+            for item in recent.iter().filter(|r| r.created_at > since) {
+                if scope == VelocityScope::Wallet && item.wallet_id != wallet {
+                    continue;
+                }
+                spent.usd += item.value_usd;
+                spent.count += 1;
+            }
+            ((scope, window), spent)
+        })
+        .collect()
+}
+
+impl TransactionService {
+    pub fn new(
+        repository: Arc<dyn TransactionRepository>,
+        wallets: Arc<crate::service::WalletService>,
+        policies: Arc<PolicyService>,
+        oracle: Arc<dyn PriceOracle>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            repository,
+            wallets,
+            policies,
+            oracle,
+            clock,
+        }
+    }
+
+    /// Records a request and runs it through the active policy, atomically with the
+    /// tenant's spending so far.
+    pub async fn create(
+        &self,
+        tenant: TenantId,
+        wallet_id: WalletId,
+        input: NewTransaction,
+        requested_by: &str,
+    ) -> Result<TransactionRequest, WalletsError> {
+        let wallet = self.wallets.get_wallet(tenant, wallet_id).await?;
+        let Checked {
+            amount,
+            data,
+            asset,
+        } = validate(wallet.chain, &input).map_err(WalletsError::Validation)?;
+        let active = self.policies.active(tenant).await?;
+        let policy = self.policies.compile_active(&active)?;
+        let now = self.clock.now();
+        let facts = Transaction {
+            chain: wallet.chain,
+            network: input.network.trim().to_string(),
+            asset: asset.clone(),
+            amount,
+            to: input.to.trim().to_string(),
+            contract: data.as_ref().map(|_| input.to.trim().to_string()),
+            selector: data
+                .as_ref()
+                .and_then(|d| d.get(..4))
+                .and_then(|s| <[u8; 4]>::try_from(s).ok()),
+            api_key: Some(requested_by.to_string()),
+            user: None,
+            at: now,
+        };
+        let price_usd = self.oracle.price_usd(&facts.network, &facts.asset);
+        let longest = policy
+            .velocity_windows()
+            .into_iter()
+            .map(|(_, window)| window)
+            .max()
+            .unwrap_or(0);
+        let since = now - chrono::Duration::seconds(i64::try_from(longest).unwrap_or(i64::MAX));
+        let request = TransactionRequest {
+            id: TransactionId::new(),
+            tenant_id: tenant,
+            wallet_id,
+            chain: wallet.chain,
+            network: facts.network.clone(),
+            to: facts.to.clone(),
+            asset,
+            amount,
+            data,
+            state: TransactionState::PendingPolicy,
+            policy_version: active.version,
+            decision: Decision {
+                outcome: Outcome::Deny {
+                    reason: "not evaluated".into(),
+                },
+                matched_rule: None,
+                price_usd,
+                value_usd: None,
+                explanation: Vec::new(),
+            },
+            requested_by: requested_by.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+        let decide = |recent: &[RecentSpend]| {
+            let context = Context {
+                price_usd,
+                spent: spent_by_window(&policy, wallet_id, now, recent),
+            };
+            waas_policy::evaluate(&policy, &facts, &context)
+        };
+        let state_of = |decision: &Decision| match &decision.outcome {
+            Outcome::Deny { .. } => TransactionState::Rejected,
+            Outcome::Allow {
+                approval_quorum, ..
+            } if *approval_quorum > 0 => TransactionState::PendingApproval,
+            Outcome::Allow { .. } => TransactionState::Approved,
+        };
+        Ok(self
+            .repository
+            .create_decided(request, since, &decide, &state_of)
+            .await?)
+    }
+
+    pub async fn get(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+    ) -> Result<TransactionRequest, WalletsError> {
+        self.repository
+            .get(tenant, id)
+            .await?
+            .ok_or(WalletsError::NotFound)
+    }
+
+    pub async fn list(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<TransactionRequest>, WalletsError> {
+        Ok(self.repository.list(tenant, page).await?)
+    }
+}
+
+/// The events of a decided request (the store appends them with the row).
+pub fn decision_events(request: &TransactionRequest) -> [NewEvent; 2] {
+    let subject = request.id.to_string();
+    [
+        NewEvent {
+            tenant_id: request.tenant_id,
+            kind: "transaction.requested",
+            subject_id: subject.clone(),
+            payload: serde_json::json!({
+                "wallet_id": request.wallet_id.to_string(),
+                "network": request.network,
+                "to": request.to,
+                "asset": request.asset,
+                "amount": request.amount.normalize().to_string(),
+                "requested_by": request.requested_by,
+            }),
+        },
+        NewEvent {
+            tenant_id: request.tenant_id,
+            kind: match request.state {
+                TransactionState::Rejected => "transaction.rejected",
+                TransactionState::PendingApproval => "transaction.pending_approval",
+                _ => "transaction.approved",
+            },
+            subject_id: subject,
+            payload: serde_json::json!({
+                "policy_version": request.policy_version,
+                "matched_rule": request.decision.matched_rule.as_ref().map(|m| m.name.clone()),
+                "value_usd": request.decision.value_usd.map(|v| v.normalize().to_string()),
+                "state": request.state.as_str(),
+            }),
+        },
+    ]
+}
