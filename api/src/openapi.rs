@@ -55,6 +55,7 @@ impl Modify for SecuritySchemes {
         policies::get_active, policies::get_draft, policies::put_draft, policies::publish,
         policies::list_versions, policies::get_version, policies::simulate,
         transactions::create_transaction, transactions::list_transactions, transactions::get_transaction,
+        transactions::approve, transactions::reject, transactions::cancel,
     ),
     components(schemas(
         Problem, ProblemFieldError,
@@ -70,7 +71,7 @@ impl Modify for SecuritySchemes {
         PolicyDraftResponse, PolicyVersionResponse, PolicyVersionSummary, PolicyVersionList,
         SimulatePolicyRequest, SimulatedTransaction, AssumedSpending, SimulationTargetWire,
         PolicyDecision, MatchedRuleWire,
-        CreateTransactionRequest, TransactionResponse, TransactionList,
+        CreateTransactionRequest, TransactionResponse, TransactionList, ApprovalResponse,
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -29,6 +29,9 @@ pub struct Settings {
     /// price make USD-based rules deny.
     #[serde(default)]
     pub prices: std::collections::BTreeMap<String, String>,
+    /// Seconds a transaction request may wait for its approvals before it expires
+    /// (`WAAS_APPROVAL_WINDOW_SECS`).
+    pub approval_window_secs: u64,
 }
 
 /// One signer node (`waas signer`): one party per process.
@@ -176,6 +179,7 @@ impl Settings {
             .set_default("signer.refill_time_share", 0.5)?
             .set_default("signer.frost_nonces_per_party", 4)?
             .set_default("signer.session_timeout_secs", 60)?
+            .set_default("approval_window_secs", 86_400)?
             .set_default("log.format", "json")?
             .set_default("log.level", "info")?;
         if let Some(file) = file {

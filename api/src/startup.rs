@@ -395,13 +395,18 @@ impl Application {
                 parties: threshold.n(),
             },
         ));
-        let transactions = Arc::new(TransactionService::new(
-            Arc::new(store.clone()),
-            wallets.clone(),
-            policies.clone(),
-            oracle,
-            Arc::new(SystemClock),
-        ));
+        let transactions = Arc::new(
+            TransactionService::new(
+                Arc::new(store.clone()),
+                wallets.clone(),
+                policies.clone(),
+                oracle,
+                Arc::new(SystemClock),
+            )
+            .with_approval_window(chrono::Duration::seconds(
+                i64::try_from(settings.approval_window_secs).unwrap_or(i64::MAX),
+            )),
+        );
         let state = AppState {
             tenants,
             wallets,

@@ -526,6 +526,8 @@ pub struct TransactionResponse {
     pub policy: PolicyDecision,
     /// The API key that made the request.
     pub requested_by: String,
+    /// Approvals and rejections so far.
+    pub approvals: Vec<ApprovalResponse>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -544,6 +546,15 @@ impl From<waas_wallets::TransactionRequest> for TransactionResponse {
             data: request.data.map(|d| format!("0x{}", hex::encode(d))),
             policy: PolicyDecision::new(Some(request.policy_version), request.decision),
             requested_by: request.requested_by,
+            approvals: request
+                .approvals
+                .into_iter()
+                .map(|a| ApprovalResponse {
+                    approver: a.approver,
+                    decision: if a.approved { "approve" } else { "reject" }.into(),
+                    at: a.at,
+                })
+                .collect(),
             created_at: request.created_at,
             updated_at: request.updated_at,
         }
@@ -554,4 +565,14 @@ impl From<waas_wallets::TransactionRequest> for TransactionResponse {
 pub struct TransactionList {
     pub data: Vec<TransactionResponse>,
     pub next_cursor: Option<String>,
+}
+
+/// One approver's verdict.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalResponse {
+    /// The approving API key.
+    pub approver: String,
+    /// `approve` or `reject`.
+    pub decision: String,
+    pub at: DateTime<Utc>,
 }

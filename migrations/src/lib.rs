@@ -8,6 +8,7 @@ mod m0001_party_store;
 mod m0002_key_protection;
 mod m0003_policies;
 mod m0004_transactions;
+mod m0005_approvals;
 
 /// The control-plane schema: tenants, API keys, wallets, signatures, events, policies, transaction requests.
 #[derive(Debug)]
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_key_protection::Migration),
             Box::new(m0003_policies::Migration),
             Box::new(m0004_transactions::Migration),
+            Box::new(m0005_approvals::Migration),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! `TransactionRepository` on sea-orm.
 
-use crate::entities::transactions;
+use crate::entities::{transaction_approvals, transactions};
 use crate::{SqlStore, corrupt, db_error, events, paginate};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,8 +13,8 @@ use waas_core::ports::{Page, PageRequest, RepositoryError};
 use waas_core::{TenantId, TransactionId, WalletId};
 use waas_policy::Decimal;
 use waas_wallets::{
-    Decide, RecentSpend, StateOf, TransactionRepository, TransactionRequest, TransactionState,
-    decision_events,
+    Approval, Decide, RecentSpend, Refusal, StateOf, TransactionRepository, TransactionRequest,
+    TransactionState, Transition, decision_events,
 };
 
 fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryError> {
@@ -35,6 +35,7 @@ fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryE
         policy_version: u32::try_from(row.policy_version).map_err(|_| corrupt("version"))?,
         decision: serde_json::from_str(&row.decision).map_err(|_| corrupt("decision"))?,
         requested_by: row.requested_by,
+        approvals: Vec::new(),
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -135,13 +136,57 @@ impl TransactionRepository for SqlStore {
         tenant: TenantId,
         id: TransactionId,
     ) -> Result<Option<TransactionRequest>, RepositoryError> {
-        transactions::Entity::find_by_id(id.to_string())
-            .filter(transactions::Column::TenantId.eq(tenant.to_string()))
-            .one(&self.db)
+        load(&self.db, tenant, id).await
+    }
+
+    async fn transition(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        at: DateTime<Utc>,
+        transition: Transition<'_>,
+    ) -> Result<Result<TransactionRequest, Refusal>, RepositoryError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        events::lock_tenant(&txn, tenant).await.map_err(db_error)?;
+        let Some(request) = load(&txn, tenant, id).await? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        let change = match transition(&request) {
+            Ok(change) => change,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        transactions::Entity::update_many()
+            .col_expr(
+                transactions::Column::State,
+                sea_orm::sea_query::Expr::value(change.state.as_str()),
+            )
+            .col_expr(
+                transactions::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(at),
+            )
+            .filter(transactions::Column::Id.eq(id.to_string()))
+            .exec(&txn)
             .await
-            .map_err(db_error)?
-            .map(to_domain)
-            .transpose()
+            .map_err(db_error)?;
+        if let Some(approval) = &change.approval {
+            transaction_approvals::ActiveModel {
+                transaction_id: Set(id.to_string()),
+                approver: Set(approval.approver.clone()),
+                approved: Set(approval.approved),
+                at: Set(approval.at),
+            }
+            .insert(&txn)
+            .await
+            .map_err(db_error)?;
+        }
+        for event in change.events {
+            events::append(&txn, event, at).await.map_err(db_error)?;
+        }
+        let updated = load(&txn, tenant, id).await?;
+        txn.commit().await.map_err(db_error)?;
+        updated
+            .map(Ok)
+            .ok_or_else(|| corrupt("transaction vanished"))
     }
 
     async fn list(
@@ -163,6 +208,48 @@ impl TransactionRepository for SqlStore {
             .into_iter()
             .map(to_domain)
             .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = rows;
+        for request in &mut rows {
+            request.approvals = approvals_of(&self.db, request.id).await?;
+        }
         Ok(paginate(rows, page.limit, |t| t.id.to_string()))
     }
+}
+
+async fn approvals_of<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: TransactionId,
+) -> Result<Vec<Approval>, RepositoryError> {
+    Ok(transaction_approvals::Entity::find()
+        .filter(transaction_approvals::Column::TransactionId.eq(id.to_string()))
+        .order_by_asc(transaction_approvals::Column::At)
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|row| Approval {
+            approver: row.approver,
+            approved: row.approved,
+            at: row.at,
+        })
+        .collect())
+}
+
+/// A tenant's request with its approvals.
+async fn load<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: TransactionId,
+) -> Result<Option<TransactionRequest>, RepositoryError> {
+    let Some(row) = transactions::Entity::find_by_id(id.to_string())
+        .filter(transactions::Column::TenantId.eq(tenant.to_string()))
+        .one(db)
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    let mut request = to_domain(row)?;
+    request.approvals = approvals_of(db, id).await?;
+    Ok(Some(request))
 }

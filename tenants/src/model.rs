@@ -25,15 +25,19 @@ pub enum Scope {
     WalletsWrite,
     #[serde(rename = "sign")]
     Sign,
+    /// Approve or reject transaction requests held for approval (never one's own).
+    #[serde(rename = "approve")]
+    Approve,
     #[serde(rename = "admin")]
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::WalletsRead,
         Scope::WalletsWrite,
         Scope::Sign,
+        Scope::Approve,
         Scope::Admin,
     ];
 
@@ -42,6 +46,7 @@ impl Scope {
             Scope::WalletsRead => "wallets:read",
             Scope::WalletsWrite => "wallets:write",
             Scope::Sign => "sign",
+            Scope::Approve => "approve",
             Scope::Admin => "admin",
         }
     }

@@ -16,6 +16,6 @@ pub use policies::{
 };
 pub use service::{SignInput, WalletService, WalletsError};
 pub use transactions::{
-    Decide, NewTransaction, RecentSpend, StateOf, TransactionRepository, TransactionRequest,
-    TransactionService, TransactionState, decision_events,
+    Approval, Change, Decide, NewTransaction, RecentSpend, Refusal, StateOf, TransactionRepository,
+    TransactionRequest, TransactionService, TransactionState, Transition, decision_events,
 };

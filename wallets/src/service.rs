@@ -21,6 +21,8 @@ pub enum WalletsError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error(transparent)]
     Signer(#[from] SignerError),
     #[error(transparent)]
@@ -35,6 +37,7 @@ impl WalletsError {
             WalletsError::Validation(_) => ErrorCode::ValidationFailed,
             WalletsError::NotFound => ErrorCode::NotFound,
             WalletsError::Conflict(_) => ErrorCode::Conflict,
+            WalletsError::Forbidden(_) => ErrorCode::InsufficientScope,
             WalletsError::Signer(SignerError::Warming { .. }) => ErrorCode::SignerPoolWarming,
             WalletsError::Signer(SignerError::Unavailable { .. } | SignerError::Transport(_)) => {
                 ErrorCode::SignerUnavailable
@@ -70,7 +73,9 @@ impl WalletsError {
                 | SignerError::Unavailable { .. }
                 | SignerError::ProtocolFailed { .. }),
             ) => Some(e.to_string()),
-            WalletsError::Conflict(detail) => Some(detail.clone()),
+            WalletsError::Conflict(detail) | WalletsError::Forbidden(detail) => {
+                Some(detail.clone())
+            }
             _ => None,
         }
     }

@@ -94,9 +94,42 @@ pub struct TransactionRequest {
     pub policy_version: u32,
     pub decision: Decision,
     pub requested_by: String,
+    /// Approvals and rejections so far, oldest first.
+    pub approvals: Vec<Approval>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// One approver's verdict on a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    /// The approving API key.
+    pub approver: String,
+    pub approved: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// What a state change does: the new state, an approval to record, the events.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub state: TransactionState,
+    pub approval: Option<Approval>,
+    pub events: Vec<NewEvent>,
+}
+
+/// Why a state change is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    /// Not allowed for this caller (e.g. approving one's own request).
+    Forbidden(String),
+    /// Not allowed in the request's current state.
+    Conflict(String),
+}
+
+/// Decides a state change from the request as stored (called under the tenant lock).
+pub type Transition<'a> =
+    &'a (dyn Fn(&TransactionRequest) -> Result<Change, Refusal> + Send + Sync);
 
 impl TransactionRequest {
     /// The USD value the policy used (counted toward velocity limits).
@@ -138,6 +171,15 @@ pub trait TransactionRepository: Send + Sync {
         tenant: TenantId,
         id: TransactionId,
     ) -> Result<Option<TransactionRequest>, RepositoryError>;
+    /// Loads the request under the tenant lock, lets `transition` decide, and writes the
+    /// change (state, approval, events) in the same database transaction.
+    async fn transition(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        at: DateTime<Utc>,
+        transition: Transition<'_>,
+    ) -> Result<Result<TransactionRequest, Refusal>, RepositoryError>;
     async fn list(
         &self,
         tenant: TenantId,
@@ -160,6 +202,8 @@ pub struct NewTransaction {
 
 /// Transaction-request use cases.
 pub struct TransactionService {
+    /// How long a request may wait for its approvals.
+    approval_window: chrono::Duration,
     repository: Arc<dyn TransactionRepository>,
     wallets: Arc<crate::service::WalletService>,
     policies: Arc<PolicyService>,
@@ -289,12 +333,177 @@ impl TransactionService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            approval_window: chrono::Duration::hours(24),
             repository,
             wallets,
             policies,
             oracle,
             clock,
         }
+    }
+
+    /// Sets how long requests may wait for approvals (default 24 hours).
+    pub fn with_approval_window(mut self, window: chrono::Duration) -> Self {
+        self.approval_window = window;
+        self
+    }
+
+    async fn apply(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        transition: Transition<'_>,
+    ) -> Result<TransactionRequest, WalletsError> {
+        match self
+            .repository
+            .transition(tenant, id, self.clock.now(), transition)
+            .await?
+        {
+            Ok(request) => Ok(request),
+            Err(Refusal::NotFound) => Err(WalletsError::NotFound),
+            Err(Refusal::Forbidden(detail)) => Err(WalletsError::Forbidden(detail)),
+            Err(Refusal::Conflict(detail)) => Err(WalletsError::Conflict(detail)),
+        }
+    }
+
+    /// Records `approver`'s approval (`approved`) or rejection of a request held for
+    /// approval. The requester cannot decide their own request and nobody decides twice; one
+    /// rejection rejects; enough distinct approvals approve. After the approval window the
+    /// request expires instead.
+    pub async fn decide(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        approver: &str,
+        approved: bool,
+    ) -> Result<TransactionRequest, WalletsError> {
+        let now = self.clock.now();
+        let window = self.approval_window;
+        let transition = |request: &TransactionRequest| {
+            if request.state != TransactionState::PendingApproval {
+                return Err(Refusal::Conflict(format!(
+                    "the request is {}, not pending_approval",
+                    request.state.as_str()
+                )));
+            }
+            let subject = request.id.to_string();
+            if now > request.created_at + window {
+                return Ok(Change {
+                    state: TransactionState::Expired,
+                    approval: None,
+                    events: vec![NewEvent {
+                        tenant_id: request.tenant_id,
+                        kind: "transaction.expired",
+                        subject_id: subject,
+                        payload: serde_json::json!({"waited_secs": window.num_seconds()}),
+                    }],
+                });
+            }
+            if request.requested_by == approver {
+                return Err(Refusal::Forbidden(
+                    "the requester cannot approve or reject their own request".into(),
+                ));
+            }
+            if request.approvals.iter().any(|a| a.approver == approver) {
+                return Err(Refusal::Conflict(
+                    "this approver has already decided on the request".into(),
+                ));
+            }
+            let needed = match &request.decision.outcome {
+                Outcome::Allow {
+                    approval_quorum, ..
+                } => usize::from(*approval_quorum),
+                Outcome::Deny { .. } => usize::MAX,
+            };
+            let approvals =
+                request.approvals.iter().filter(|a| a.approved).count() + usize::from(approved);
+            let state = if !approved {
+                TransactionState::Rejected
+            } else if approvals >= needed {
+                TransactionState::Approved
+            } else {
+                TransactionState::PendingApproval
+            };
+            let mut events = vec![NewEvent {
+                tenant_id: request.tenant_id,
+                kind: if approved {
+                    "transaction.approval_given"
+                } else {
+                    "transaction.approval_refused"
+                },
+                subject_id: subject.clone(),
+                payload: serde_json::json!({
+                    "approver": approver,
+                    "approvals": approvals,
+                    "needed": needed,
+                }),
+            }];
+            if state != TransactionState::PendingApproval {
+                events.push(NewEvent {
+                    tenant_id: request.tenant_id,
+                    kind: if approved {
+                        "transaction.approved"
+                    } else {
+                        "transaction.rejected"
+                    },
+                    subject_id: subject,
+                    payload: serde_json::json!({"by_approval": true}),
+                });
+            }
+            Ok(Change {
+                state,
+                approval: Some(Approval {
+                    approver: approver.to_string(),
+                    approved,
+                    at: now,
+                }),
+                events,
+            })
+        };
+        let result = self.apply(tenant, id, &transition).await?;
+        if result.state == TransactionState::Expired {
+            return Err(WalletsError::Conflict(
+                "the approval window has passed; the request expired".into(),
+            ));
+        }
+        Ok(result)
+    }
+
+    /// Cancels a request that has not started signing (by its requester or an admin).
+    pub async fn cancel(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        caller: &str,
+        is_admin: bool,
+    ) -> Result<TransactionRequest, WalletsError> {
+        let transition = |request: &TransactionRequest| {
+            if request.requested_by != caller && !is_admin {
+                return Err(Refusal::Forbidden(
+                    "only the requester or an admin can cancel a request".into(),
+                ));
+            }
+            if !matches!(
+                request.state,
+                TransactionState::PendingApproval | TransactionState::Approved
+            ) {
+                return Err(Refusal::Conflict(format!(
+                    "a request that is {} cannot be cancelled",
+                    request.state.as_str()
+                )));
+            }
+            Ok(Change {
+                state: TransactionState::Cancelled,
+                approval: None,
+                events: vec![NewEvent {
+                    tenant_id: request.tenant_id,
+                    kind: "transaction.cancelled",
+                    subject_id: request.id.to_string(),
+                    payload: serde_json::json!({"by": caller}),
+                }],
+            })
+        };
+        self.apply(tenant, id, &transition).await
     }
 
     /// Records a request and runs it through the active policy, atomically with the
@@ -360,6 +569,7 @@ impl TransactionService {
                 explanation: Vec::new(),
             },
             requested_by: requested_by.to_string(),
+            approvals: Vec::new(),
             created_at: now,
             updated_at: now,
         };

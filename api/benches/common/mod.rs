@@ -41,6 +41,7 @@ pub fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
             authority_key_file: None,
         },
         node: None,
+        approval_window_secs: 86_400,
         prices: [
             ("ETH".to_string(), "2000".to_string()),
             ("SOL".to_string(), "150".to_string()),

@@ -22,6 +22,86 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/transactions", get(list_transactions))
         .route("/v1/transactions/{transaction_id}", get(get_transaction))
+        .route("/v1/transactions/{transaction_id}/approve", post(approve))
+        .route("/v1/transactions/{transaction_id}/reject", post(reject))
+        .route("/v1/transactions/{transaction_id}/cancel", post(cancel))
+}
+
+fn key_of(caller: &Caller) -> String {
+    match &caller.0 {
+        Principal::ApiKey { key_id, .. } => key_id.to_string(),
+        Principal::Operator => "operator".into(),
+    }
+}
+
+async fn decide(
+    state: AppState,
+    caller: Caller,
+    transaction_id: String,
+    approved: bool,
+) -> Result<Json<TransactionResponse>, ApiError> {
+    let tenant = caller.tenant_with(Scope::Approve)?;
+    let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
+    let decided = state
+        .transactions
+        .decide(tenant, id, &key_of(&caller), approved)
+        .await?;
+    Ok(Json(decided.into()))
+}
+
+/// Approve a request held for approval (`approve` scope; never your own request; once per
+/// approver). With enough distinct approvals the request becomes `approved`.
+#[utoipa::path(post, path = "/v1/transactions/{transaction_id}/approve", tag = "transactions", security(("api_key" = ["approve"])),
+    params(("transaction_id" = String, Path, description = "Transaction id")),
+    responses(
+        (status = 200, body = TransactionResponse),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Not an approver, or your own request"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Not pending approval, already decided by you, or expired"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(transaction_id): Path<String>,
+) -> Result<Json<TransactionResponse>, ApiError> {
+    decide(state, caller, transaction_id, true).await
+}
+
+/// Reject a request held for approval: one rejection rejects it.
+#[utoipa::path(post, path = "/v1/transactions/{transaction_id}/reject", tag = "transactions", security(("api_key" = ["approve"])),
+    params(("transaction_id" = String, Path, description = "Transaction id")),
+    responses(
+        (status = 200, body = TransactionResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(transaction_id): Path<String>,
+) -> Result<Json<TransactionResponse>, ApiError> {
+    decide(state, caller, transaction_id, false).await
+}
+
+/// Cancel a request before signing starts (its requester, or an admin).
+#[utoipa::path(post, path = "/v1/transactions/{transaction_id}/cancel", tag = "transactions", security(("api_key" = ["sign"])),
+    params(("transaction_id" = String, Path, description = "Transaction id")),
+    responses(
+        (status = 200, body = TransactionResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(transaction_id): Path<String>,
+) -> Result<Json<TransactionResponse>, ApiError> {
+    let tenant = caller.tenant_with(Scope::Sign)?;
+    let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
+    let is_admin = caller.0.has_scope(Scope::Admin);
+    let cancelled = state
+        .transactions
+        .cancel(tenant, id, &key_of(&caller), is_admin)
+        .await?;
+    Ok(Json(cancelled.into()))
 }
 
 /// Request a transaction. The tenant's active policy decides at once: `rejected` (with the
@@ -42,10 +122,7 @@ pub async fn create_transaction(
     ApiJson(request): ApiJson<CreateTransactionRequest>,
 ) -> Result<(StatusCode, Json<TransactionResponse>), ApiError> {
     let tenant = caller.tenant_with(Scope::Sign)?;
-    let by = match &caller.0 {
-        Principal::ApiKey { key_id, .. } => key_id.to_string(),
-        Principal::Operator => "operator".into(),
-    };
+    let by = key_of(&caller);
     let wallet_id = parse_id(&wallet_id, WalletId::parse, "wallet_id")?;
     let created = state
         .transactions

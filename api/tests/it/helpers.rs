@@ -81,6 +81,7 @@ pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Se
             authority_key_file: None,
         },
         node: None,
+        approval_window_secs: 86_400,
         prices: [
             ("ETH".to_string(), "2000".to_string()),
             ("SOL".to_string(), "150".to_string()),

@@ -187,3 +187,117 @@ async fn fifty_concurrent_requests_never_overrun_a_velocity_limit_on_postgres() 
     assert_eq!(approved, 6, "exactly six fit under the limit");
     assert_eq!(over, 44);
 }
+
+/// A new API key of the caller's tenant with `scopes`; returns its secret.
+async fn key_with(app: &TestApp, admin: &str, scopes: &[&str]) -> String {
+    let created = app
+        .post(
+            "/v1/api-keys",
+            admin,
+            json!({"name": "approver", "scopes": scopes}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.body["secret"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn approvals_follow_the_quorum_exclude_the_requester_and_expire() {
+    let data_dir = unique_dir("approvals");
+    let mut settings = settings(&data_dir, None, Pool::Cold);
+    settings.approval_window_secs = 2;
+    let app = spawn_with(settings, Pool::Cold).await;
+    let (_, requester) = app.tenant_with_key(ALL_SCOPES).await;
+    let first = key_with(&app, &requester, &["approve", "wallets:read"]).await;
+    let second = key_with(&app, &requester, &["approve"]).await;
+    let path = wallet(&app, &requester).await;
+    publish(
+        &app,
+        &requester,
+        json!({
+            "default_action": {"type": "deny", "reason": "default"},
+            "rules": [
+                {"name": "medium", "conditions": [{"type": "value_usd", "lt": "100000"}],
+                 "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 1}},
+                {"name": "large", "conditions": [],
+                 "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 2}}
+            ]
+        }),
+    )
+    .await;
+    let act = |id: &str, verb: &str| format!("/v1/transactions/{id}/{verb}");
+
+    // One approval approves a medium request; the requester can never approve their own.
+    let medium = app.post(&path, &requester, sol("300", TREASURY)).await;
+    let id = medium.body["id"].as_str().unwrap().to_string();
+    assert_eq!(medium.body["state"], "pending_approval");
+    let own = app
+        .post(&act(&id, "approve"), &requester, json!(null))
+        .await;
+    own.assert_problem(403, "insufficient_scope");
+    assert!(own.body["detail"].as_str().unwrap().contains("own request"));
+    let approved = app.post(&act(&id, "approve"), &first, json!(null)).await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(approved.body["state"], "approved");
+    assert_eq!(approved.body["approvals"][0]["decision"], "approve");
+    app.post(&act(&id, "approve"), &second, json!(null))
+        .await
+        .assert_problem(409, "conflict");
+
+    // A large request needs two distinct approvers; nobody counts twice.
+    let large = app.post(&path, &requester, sol("3000", TREASURY)).await;
+    let id = large.body["id"].as_str().unwrap().to_string();
+    let once = app.post(&act(&id, "approve"), &first, json!(null)).await;
+    assert_eq!(once.body["state"], "pending_approval");
+    app.post(&act(&id, "approve"), &first, json!(null))
+        .await
+        .assert_problem(409, "conflict");
+    let twice = app.post(&act(&id, "approve"), &second, json!(null)).await;
+    assert_eq!(twice.body["state"], "approved");
+    assert_eq!(twice.body["approvals"].as_array().unwrap().len(), 2);
+
+    // One rejection rejects.
+    let large = app.post(&path, &requester, sol("3000", TREASURY)).await;
+    let id = large.body["id"].as_str().unwrap().to_string();
+    let rejected = app.post(&act(&id, "reject"), &second, json!(null)).await;
+    assert_eq!(rejected.body["state"], "rejected");
+
+    // Cancel before signing: the requester may, an approver without `sign` may not.
+    let medium = app.post(&path, &requester, sol("300", TREASURY)).await;
+    let id = medium.body["id"].as_str().unwrap().to_string();
+    app.post(&act(&id, "cancel"), &second, json!(null))
+        .await
+        .assert_problem(403, "insufficient_scope");
+    let cancelled = app.post(&act(&id, "cancel"), &requester, json!(null)).await;
+    assert_eq!(cancelled.body["state"], "cancelled");
+    app.post(&act(&id, "approve"), &first, json!(null))
+        .await
+        .assert_problem(409, "conflict");
+
+    // Approvals expire.
+    let late = app.post(&path, &requester, sol("300", TREASURY)).await;
+    let id = late.body["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let expired = app.post(&act(&id, "approve"), &first, json!(null)).await;
+    expired.assert_problem(409, "conflict");
+    assert!(expired.body["detail"].as_str().unwrap().contains("expired"));
+    let read = app.get(&format!("/v1/transactions/{id}"), &first).await;
+    assert_eq!(read.body["state"], "expired");
+    assert!(read.body["approvals"].as_array().unwrap().is_empty());
+
+    // Every step is an event.
+    let events = app.get("/v1/events?limit=100", &requester).await;
+    let kinds: Vec<&str> = events.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
+    assert_eq!(count("transaction.approval_given"), 3);
+    assert_eq!(count("transaction.approval_refused"), 1);
+    assert_eq!(count("transaction.cancelled"), 1);
+    assert_eq!(count("transaction.expired"), 1);
+    // Two requests approved by approvers.
+    assert_eq!(count("transaction.approved"), 2);
+}

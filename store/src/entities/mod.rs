@@ -8,5 +8,6 @@ pub mod policy_drafts;
 pub mod policy_versions;
 pub mod signatures;
 pub mod tenants;
+pub mod transaction_approvals;
 pub mod transactions;
 pub mod wallets;
