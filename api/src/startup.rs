@@ -388,7 +388,6 @@ impl Application {
         let oracle = Arc::new(StaticPriceOracle::new(prices));
         let policies = Arc::new(PolicyService::new(
             Arc::new(store.clone()),
-            oracle.clone(),
             Arc::new(SystemClock),
             PoolLimits {
                 threshold: threshold.t(),

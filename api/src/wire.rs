@@ -421,8 +421,13 @@ pub struct AssumedSpending {
 #[serde(deny_unknown_fields)]
 pub struct SimulatePolicyRequest {
     pub target: SimulationTargetWire,
+    /// The wallet it would come from: its real spending counts toward wallet velocity
+    /// limits (without it, wallet windows count nothing).
+    #[serde(default)]
+    pub wallet_id: Option<String>,
     pub transaction: SimulatedTransaction,
-    /// Spending so far per velocity window (windows not listed count as nothing spent).
+    /// Spending to assume per velocity window, replacing the real figures for the windows
+    /// listed (what-if questions).
     #[serde(default)]
     pub assume_spent: Vec<AssumedSpending>,
 }

@@ -95,30 +95,7 @@ impl TransactionRepository for SqlStore {
         events::lock_tenant(&txn, request.tenant_id)
             .await
             .map_err(db_error)?;
-        let recent: Vec<RecentSpend> = transactions::Entity::find()
-            .filter(transactions::Column::TenantId.eq(request.tenant_id.to_string()))
-            .filter(transactions::Column::CreatedAt.gt(since))
-            .all(&txn)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .filter(|row| {
-                TransactionState::parse(&row.state).is_some_and(|s| s.counts_toward_limits())
-            })
-            .map(|row| {
-                Ok(RecentSpend {
-                    wallet_id: WalletId::parse(&row.wallet_id)
-                        .ok_or_else(|| corrupt("transaction wallet"))?,
-                    value_usd: match &row.value_usd {
-                        Some(text) => {
-                            Decimal::from_str_exact(text).map_err(|_| corrupt("value"))?
-                        }
-                        None => Decimal::ZERO,
-                    },
-                    created_at: row.created_at,
-                })
-            })
-            .collect::<Result<_, RepositoryError>>()?;
+        let recent = recent_spends(&txn, request.tenant_id, since).await?;
         request.decision = decide(&recent);
         request.state = state_of(&request.decision);
         to_row(&request)?.insert(&txn).await.map_err(db_error)?;
@@ -137,6 +114,14 @@ impl TransactionRepository for SqlStore {
         id: TransactionId,
     ) -> Result<Option<TransactionRequest>, RepositoryError> {
         load(&self.db, tenant, id).await
+    }
+
+    async fn recent(
+        &self,
+        tenant: TenantId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RecentSpend>, RepositoryError> {
+        recent_spends(&self.db, tenant, since).await
     }
 
     async fn transition(
@@ -252,4 +237,32 @@ async fn load<C: sea_orm::ConnectionTrait>(
     let mut request = to_domain(row)?;
     request.approvals = approvals_of(db, id).await?;
     Ok(Some(request))
+}
+
+/// A tenant's requests since `since` that count toward velocity limits.
+async fn recent_spends<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    since: DateTime<Utc>,
+) -> Result<Vec<RecentSpend>, RepositoryError> {
+    transactions::Entity::find()
+        .filter(transactions::Column::TenantId.eq(tenant.to_string()))
+        .filter(transactions::Column::CreatedAt.gt(since))
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .filter(|row| TransactionState::parse(&row.state).is_some_and(|s| s.counts_toward_limits()))
+        .map(|row| {
+            Ok(RecentSpend {
+                wallet_id: WalletId::parse(&row.wallet_id)
+                    .ok_or_else(|| corrupt("transaction wallet"))?,
+                value_usd: match &row.value_usd {
+                    Some(text) => Decimal::from_str_exact(text).map_err(|_| corrupt("value"))?,
+                    None => Decimal::ZERO,
+                },
+                created_at: row.created_at,
+            })
+        })
+        .collect()
 }

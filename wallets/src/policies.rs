@@ -10,10 +10,7 @@ use std::sync::Arc;
 use waas_core::TenantId;
 use waas_core::event::NewEvent;
 use waas_core::ports::{Clock, Page, PageRequest, RepositoryError};
-use waas_policy::{
-    Context, Decimal, Decision, Policy, PolicyDocument, PoolLimits, Spent, Transaction,
-    VelocityScope, evaluate,
-};
+use waas_policy::{Decimal, Decision, Policy, PolicyDocument, PoolLimits};
 
 /// A tenant's draft policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,7 +119,6 @@ pub struct Simulation {
 /// Policy use cases.
 pub struct PolicyService {
     repository: Arc<dyn PolicyRepository>,
-    oracle: Arc<dyn PriceOracle>,
     clock: Arc<dyn Clock>,
     limits: PoolLimits,
 }
@@ -147,13 +143,11 @@ fn version_zero() -> PolicyVersion {
 impl PolicyService {
     pub fn new(
         repository: Arc<dyn PolicyRepository>,
-        oracle: Arc<dyn PriceOracle>,
         clock: Arc<dyn Clock>,
         limits: PoolLimits,
     ) -> Self {
         Self {
             repository,
-            oracle,
             clock,
             limits,
         }
@@ -274,41 +268,21 @@ impl PolicyService {
         Ok(version)
     }
 
-    /// Evaluates a hypothetical transaction. `assumed_spent` stands in for spending so far
-    /// per velocity window (missing windows count as nothing spent). Writes nothing.
-    pub async fn simulate(
+    /// The draft or the active policy, compiled, with its version (`None` for the draft).
+    pub async fn policy_for(
         &self,
         tenant: TenantId,
         target: SimulationTarget,
-        transaction: &Transaction,
-        assumed_spent: &BTreeMap<(VelocityScope, u64), Spent>,
-    ) -> Result<Simulation, WalletsError> {
-        let (version, document) = match target {
-            SimulationTarget::Draft => (None, self.draft(tenant).await?.document),
+    ) -> Result<(Option<u32>, Policy), WalletsError> {
+        match target {
+            SimulationTarget::Draft => {
+                let draft = self.draft(tenant).await?;
+                Ok((None, self.compile(&draft.document)?))
+            }
             SimulationTarget::Active => {
                 let active = self.active(tenant).await?;
-                (Some(active.version), active.document)
+                Ok((Some(active.version), self.compile_active(&active)?))
             }
-        };
-        let policy = self.compile(&document)?;
-        let context = Context {
-            price_usd: self
-                .oracle
-                .price_usd(&transaction.network, &transaction.asset),
-            spent: policy
-                .velocity_windows()
-                .into_iter()
-                .map(|window| {
-                    (
-                        window,
-                        assumed_spent.get(&window).copied().unwrap_or_default(),
-                    )
-                })
-                .collect(),
-        };
-        Ok(Simulation {
-            version,
-            decision: evaluate(&policy, transaction, &context),
-        })
+        }
     }
 }

@@ -171,6 +171,12 @@ pub trait TransactionRepository: Send + Sync {
         tenant: TenantId,
         id: TransactionId,
     ) -> Result<Option<TransactionRequest>, RepositoryError>;
+    /// The tenant's requests since `since` that count toward velocity limits.
+    async fn recent(
+        &self,
+        tenant: TenantId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RecentSpend>, RepositoryError>;
     /// Loads the request under the tenant lock, lets `transition` decide, and writes the
     /// change (state, approval, events) in the same database transaction.
     async fn transition(
@@ -299,10 +305,22 @@ fn validate(chain: Chain, input: &NewTransaction) -> Result<Checked, Vec<FieldEr
     }
 }
 
-/// Spending per velocity window of `policy`, from the counted recent requests.
+/// The start of the longest velocity window of `policy` (now, when it has none).
+fn since_longest(policy: &Policy, now: DateTime<Utc>) -> DateTime<Utc> {
+    let longest = policy
+        .velocity_windows()
+        .into_iter()
+        .map(|(_, window)| window)
+        .max()
+        .unwrap_or(0);
+    now - chrono::Duration::seconds(i64::try_from(longest).unwrap_or(i64::MAX))
+}
+
+/// Spending per velocity window of `policy`, from the counted recent requests. Wallet
+/// windows count `wallet`'s requests (nothing when `wallet` is `None`).
 fn spent_by_window(
     policy: &Policy,
-    wallet: WalletId,
+    wallet: Option<WalletId>,
     now: DateTime<Utc>,
     recent: &[RecentSpend],
 ) -> BTreeMap<(VelocityScope, u64), Spent> {
@@ -313,7 +331,7 @@ fn spent_by_window(
             let since = now - chrono::Duration::seconds(i64::try_from(window).unwrap_or(i64::MAX));
             let mut spent = Spent::default();
             for item in recent.iter().filter(|r| r.created_at > since) {
-                if scope == VelocityScope::Wallet && item.wallet_id != wallet {
+                if scope == VelocityScope::Wallet && Some(item.wallet_id) != wallet {
                     continue;
                 }
                 spent.usd += item.value_usd;
@@ -469,6 +487,42 @@ impl TransactionService {
         Ok(result)
     }
 
+    /// Evaluates a hypothetical transaction against the draft or the active policy with the
+    /// tenant's real spending so far (for `wallet`, when given; a hypothetical wallet has
+    /// spent nothing), each window overridable by `assumed`. Writes nothing.
+    pub async fn simulate(
+        &self,
+        tenant: TenantId,
+        target: crate::policies::SimulationTarget,
+        wallet: Option<WalletId>,
+        facts: &Transaction,
+        assumed: &BTreeMap<(VelocityScope, u64), Spent>,
+    ) -> Result<crate::policies::Simulation, WalletsError> {
+        if let Some(wallet) = wallet {
+            self.wallets.get_wallet(tenant, wallet).await?;
+        }
+        let (version, policy) = self.policies.policy_for(tenant, target).await?;
+        let now = self.clock.now();
+        let recent = self
+            .repository
+            .recent(tenant, since_longest(&policy, now))
+            .await?;
+        let mut spent = spent_by_window(&policy, wallet, now, &recent);
+        for (window, assumed) in assumed {
+            if spent.contains_key(window) {
+                spent.insert(*window, *assumed);
+            }
+        }
+        let context = Context {
+            price_usd: self.oracle.price_usd(&facts.network, &facts.asset),
+            spent,
+        };
+        Ok(crate::policies::Simulation {
+            version,
+            decision: waas_policy::evaluate(&policy, facts, &context),
+        })
+    }
+
     /// Cancels a request that has not started signing (by its requester or an admin).
     pub async fn cancel(
         &self,
@@ -540,13 +594,7 @@ impl TransactionService {
             at: now,
         };
         let price_usd = self.oracle.price_usd(&facts.network, &facts.asset);
-        let longest = policy
-            .velocity_windows()
-            .into_iter()
-            .map(|(_, window)| window)
-            .max()
-            .unwrap_or(0);
-        let since = now - chrono::Duration::seconds(i64::try_from(longest).unwrap_or(i64::MAX));
+        let since = since_longest(&policy, now);
         let request = TransactionRequest {
             id: TransactionId::new(),
             tenant_id: tenant,
@@ -576,7 +624,7 @@ impl TransactionService {
         let decide = |recent: &[RecentSpend]| {
             let context = Context {
                 price_usd,
-                spent: spent_by_window(&policy, wallet_id, now, recent),
+                spent: spent_by_window(&policy, Some(wallet_id), now, recent),
             };
             waas_policy::evaluate(&policy, &facts, &context)
         };

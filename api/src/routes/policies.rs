@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use waas_core::chain::Chain;
 use waas_core::error::FieldError;
 use waas_core::ports::PageRequest;
-use waas_core::{ErrorCode, TenantId};
+use waas_core::{ErrorCode, TenantId, WalletId};
 use waas_policy::{Decimal, PolicyDocument, Spent, Transaction, VelocityScope};
 use waas_tenants::{Principal, Scope};
 use waas_wallets::SimulationTarget;
@@ -183,9 +183,10 @@ fn decimal(pointer: &str, text: &str, errors: &mut Vec<FieldError>) -> Decimal {
     }
 }
 
-/// Evaluate a hypothetical transaction against the draft or the active policy. Nothing is
-/// written; the answer shows the decision, the rule that made it, the price and USD value
-/// used, and why each earlier rule did not match.
+/// Evaluate a hypothetical transaction against the draft or the active policy, with the
+/// tenant's real spending so far (`wallet_id` for wallet limits; `assume_spent` to ask
+/// what-if). Nothing is written; the answer shows the decision, the rule that made it, the
+/// price and USD value used, and why each earlier rule did not match.
 #[utoipa::path(post, path = "/v1/policies/simulate", tag = "policies", security(("api_key" = ["admin"])),
     request_body = SimulatePolicyRequest,
     responses(
@@ -258,6 +259,16 @@ pub async fn simulate(
             },
         );
     }
+    let wallet = match &request.wallet_id {
+        None => None,
+        Some(text) => {
+            let parsed = WalletId::parse(text);
+            if parsed.is_none() {
+                errors.push(FieldError::new("/wallet_id", "must be a wallet id"));
+            }
+            parsed
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -278,8 +289,8 @@ pub async fn simulate(
         SimulationTargetWire::Active => SimulationTarget::Active,
     };
     let simulation = state
-        .policies
-        .simulate(tenant, target, &transaction, &assumed)
+        .transactions
+        .simulate(tenant, target, wallet, &transaction, &assumed)
         .await?;
     Ok(Json(PolicyDecision::new(
         simulation.version,

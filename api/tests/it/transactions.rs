@@ -186,6 +186,26 @@ async fn fifty_concurrent_requests_never_overrun_a_velocity_limit_on_postgres() 
         .count();
     assert_eq!(approved, 6, "exactly six fit under the limit");
     assert_eq!(over, 44);
+
+    // Simulation sees the real spending of the wallet ($9,000 today) unless told otherwise.
+    let wallet_id = path.split('/').nth(3).unwrap().to_string();
+    let simulate = |body: Value| app.post("/v1/policies/simulate", &key, body);
+    let tx = json!({"chain": "solana", "network": "solana", "asset": "SOL", "amount": "10", "to": TREASURY});
+    let real =
+        simulate(json!({"target": "active", "wallet_id": wallet_id, "transaction": tx})).await;
+    assert_eq!(
+        real.body["matched_rule"]["name"], "daily limit",
+        "{}",
+        real.body
+    );
+    let elsewhere = simulate(json!({"target": "active", "transaction": tx})).await;
+    assert_eq!(elsewhere.body["outcome"], "allow", "{}", elsewhere.body);
+    let what_if = simulate(
+        json!({"target": "active", "wallet_id": wallet_id, "transaction": tx,
+        "assume_spent": [{"scope": "wallet", "window_secs": 86400, "usd": "0"}]}),
+    )
+    .await;
+    assert_eq!(what_if.body["outcome"], "allow", "{}", what_if.body);
 }
 
 /// A new API key of the caller's tenant with `scopes`; returns its secret.
