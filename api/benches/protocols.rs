@@ -120,6 +120,7 @@ async fn main() {
         payload: SignPayload::Digest([i as u8; 32]),
         public_key,
         public_data: Vec::new(),
+        quorum: None,
     };
     let mut presigned = Vec::new();
     for i in 0..10u32 {
@@ -156,6 +157,7 @@ async fn main() {
             payload: SignPayload::Message(format!("m{i}").into_bytes()),
             public_key: key.public_key.clone(),
             public_data: key.public_data.clone(),
+            quorum: None,
         }
     };
     let mut two_rounds = Vec::new();

@@ -225,6 +225,20 @@ pub struct SignRequest {
     /// The key's public key, to verify the result before returning it.
     pub public_key: Vec<u8>,
     pub public_data: Vec<u8>,
+    /// The policy decision this signature carries out, when one applies: every signer node
+    /// checks that at least `signing_quorum` nodes take part. `None`: the key's threshold.
+    pub quorum: Option<SigningQuorum>,
+}
+
+/// A signing quorum decided by policy, bound into each node's authorization.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SigningQuorum {
+    /// Distinct signer nodes that must take part (`t ≤ q ≤ n`).
+    pub signing_quorum: u16,
+    /// The policy version that decided it.
+    pub policy_version: u32,
+    /// What was decided (a transaction request id).
+    pub reference: String,
 }
 
 /// A finished signature.

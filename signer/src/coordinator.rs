@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use waas_core::ports::{
     CustodyError, GeneratedKey, KeyGenRequest, PoolStatus, SignPayload, SignRequest,
-    SignatureOutput, SignerError, SignerPool,
+    SignatureOutput, SignerError, SignerPool, SigningQuorum,
 };
 use waas_core::{Scheme, Threshold};
 
@@ -335,6 +335,7 @@ impl Coordinator {
         participants: Vec<u16>,
         kind: SessionKind,
         timeout: Duration,
+        quorum: Option<SigningQuorum>,
     ) -> Result<Run, SignerError> {
         let session_id = session_id();
         let lifetime = (timeout.as_secs() + 30).min(secure::MAX_AUTHORIZATION_SECS);
@@ -343,6 +344,7 @@ impl Coordinator {
             participants: participants.clone(),
             kind,
             expires_at: secure::now_unix() + lifetime,
+            quorum,
         };
         let signed = secure::sign_start(&start, &self.trust.authority)?;
         let (merged_tx, events) = mpsc::channel(256);
@@ -428,11 +430,24 @@ impl Coordinator {
         kind: SessionKind,
         ceiling: Duration,
     ) -> Result<Vec<Vec<u8>>, SignerError> {
+        self.relay_for(participants, kind, ceiling, None).await
+    }
+
+    /// Like `relay`, with a policy's signing quorum bound into the authorization.
+    async fn relay_for(
+        &self,
+        participants: Vec<u16>,
+        kind: SessionKind,
+        ceiling: Duration,
+        quorum: Option<SigningQuorum>,
+    ) -> Result<Vec<Vec<u8>>, SignerError> {
         let name = kind.name();
         let timeout = self.health.timeout(name, ceiling);
         let started = Instant::now();
         let result = async {
-            let mut run = self.open(participants.clone(), kind, timeout).await?;
+            let mut run = self
+                .open(participants.clone(), kind, timeout, quorum)
+                .await?;
             run.drive(|seat, _| {
                 Err(protocol_error(
                     "unexpected message to the coordinator",
@@ -498,23 +513,39 @@ impl Coordinator {
     /// A signer set of `t` parties among those whose breakers allow it (never one in
     /// `exclude`), rotating over the healthy ones to spread load.
     fn signer_set(&self, exclude: &[u16]) -> Result<Vec<u16>, SignerError> {
-        let t = usize::from(self.config.threshold.t());
+        self.signer_set_sized(exclude, usize::from(self.config.threshold.t()))
+    }
+
+    /// `size` available parties (never one in `exclude`).
+    fn signer_set_sized(&self, exclude: &[u16], size: usize) -> Result<Vec<u16>, SignerError> {
         let candidates: Vec<u16> = (0..self.config.threshold.n())
             .filter(|i| !exclude.contains(i) && self.health.available(*i))
             .collect();
-        if candidates.len() < t {
+        if candidates.len() < size {
             return Err(SignerError::Unavailable {
                 available: u16::try_from(candidates.len()).unwrap_or(0),
-                needed: self.config.threshold.t(),
+                needed: u16::try_from(size).unwrap_or(u16::MAX),
             });
         }
-        Ok(self.pick(candidates))
+        Ok(self.pick(candidates, size))
+    }
+
+    /// How many parties sign a request: its policy quorum, never fewer than `t`.
+    fn signing_size(&self, quorum: Option<&SigningQuorum>) -> Result<usize, SignerError> {
+        let t = self.config.threshold.t();
+        let size = quorum.map_or(t, |q| q.signing_quorum.max(t));
+        if size > self.config.threshold.n() {
+            return Err(SignerError::Unavailable {
+                available: self.config.threshold.n(),
+                needed: size,
+            });
+        }
+        Ok(usize::from(size))
     }
 
     /// `t` of `candidates` (at least `t` of them): healthier parties first, rotating among
     /// equally healthy ones to spread load; sorted.
-    fn pick(&self, mut candidates: Vec<u16>) -> Vec<u16> {
-        let t = usize::from(self.config.threshold.t());
+    fn pick(&self, mut candidates: Vec<u16>, t: usize) -> Vec<u16> {
         // Healthier parties first; rotation spreads load among equally healthy ones.
         let start = self
             .with_state(|state| {
@@ -614,8 +645,8 @@ impl Coordinator {
         tenant: &str,
         key_id: &str,
         exclude: &[u16],
+        t: usize,
     ) -> Option<(Vec<u16>, Vec<NonceEntry>)> {
-        let t = usize::from(self.config.threshold.t());
         let key = (tenant.to_string(), key_id.to_string());
         let candidates: Vec<u16> = self
             .with_state(|state| {
@@ -637,7 +668,7 @@ impl Coordinator {
         if candidates.len() < t {
             return None;
         }
-        let signers = self.pick(candidates);
+        let signers = self.pick(candidates, t);
         let entries: Option<Vec<NonceEntry>> = self
             .with_state(|state| {
                 let parties = state.nonces.get_mut(&key)?;
@@ -1036,8 +1067,13 @@ impl Coordinator {
         let tenant = request.tenant_id.to_string();
         let key_id = request.key_id.to_string();
         self.track_key(&tenant, &key_id);
+        let size = self.signing_size(request.quorum.as_ref())?;
         let mut excluded = Vec::new();
-        if let Some(entry) = self.take_presignature(&tenant, &key_id) {
+        // Presignatures are made for `t` signers; a larger policy quorum signs interactively.
+        let presignature = (size == usize::from(self.config.threshold.t()))
+            .then(|| self.take_presignature(&tenant, &key_id))
+            .flatten();
+        if let Some(entry) = presignature {
             let kind = SessionKind::EcdsaSignPresigned {
                 tenant: tenant.clone(),
                 key_id: key_id.clone(),
@@ -1046,7 +1082,12 @@ impl Coordinator {
                 preimage: preimage.clone(),
             };
             match self
-                .relay(entry.signers.clone(), kind, self.config.session_timeout)
+                .relay_for(
+                    entry.signers.clone(),
+                    kind,
+                    self.config.session_timeout,
+                    request.quorum.clone(),
+                )
                 .await
             {
                 Ok(partials) => {
@@ -1066,7 +1107,7 @@ impl Coordinator {
         PoolMetrics::add(&self.metrics.presignature_misses, 1);
         let mut last_error = None;
         for _ in 0..SIGN_ATTEMPTS {
-            let signers = match self.signer_set(&excluded) {
+            let signers = match self.signer_set_sized(&excluded, size) {
                 Ok(signers) => signers,
                 Err(unavailable) => return Err(last_error.unwrap_or(unavailable)),
             };
@@ -1077,7 +1118,15 @@ impl Coordinator {
                 preimage: preimage.clone(),
                 signers_at_keygen: signers.clone(),
             };
-            match self.relay(signers, kind, self.config.session_timeout).await {
+            match self
+                .relay_for(
+                    signers,
+                    kind,
+                    self.config.session_timeout,
+                    request.quorum.clone(),
+                )
+                .await
+            {
                 Ok(outputs) => {
                     let first = outputs
                         .first()
@@ -1105,8 +1154,9 @@ impl Coordinator {
         let tenant = request.tenant_id.to_string();
         let key_id = request.key_id.to_string();
         self.track_frost_key(&tenant, &key_id);
+        let size = self.signing_size(request.quorum.as_ref())?;
         let mut excluded = Vec::new();
-        if let Some((signers, nonces)) = self.take_nonces(&tenant, &key_id, &[]) {
+        if let Some((signers, nonces)) = self.take_nonces(&tenant, &key_id, &[], size) {
             match self
                 .sign_eddsa_precommitted(request, &message, &public_package, signers, nonces)
                 .await
@@ -1127,7 +1177,7 @@ impl Coordinator {
         PoolMetrics::add(&self.metrics.nonce_misses, 1);
         let mut last_error = None;
         for _ in 0..SIGN_ATTEMPTS {
-            let signers = match self.signer_set(&excluded) {
+            let signers = match self.signer_set_sized(&excluded, size) {
                 Ok(signers) => signers,
                 Err(unavailable) => return Err(last_error.unwrap_or(unavailable)),
             };
@@ -1180,7 +1230,12 @@ impl Coordinator {
         };
         let started = Instant::now();
         let outputs = self
-            .relay(signers.clone(), kind, self.config.session_timeout)
+            .relay_for(
+                signers.clone(),
+                kind,
+                self.config.session_timeout,
+                request.quorum.clone(),
+            )
             .await?;
         let result = self.aggregate_frost(&package, &signers, &outputs, public_package, message);
         self.record_outcome(&signers, "eddsa_sign_precommitted", started, &result);
@@ -1246,7 +1301,9 @@ impl Coordinator {
         let timeout = self
             .health
             .timeout("eddsa_sign", self.config.session_timeout);
-        let mut run = self.open(signers.clone(), kind, timeout).await?;
+        let mut run = self
+            .open(signers.clone(), kind, timeout, request.quorum.clone())
+            .await?;
         let size = u16::try_from(signers.len()).unwrap_or(u16::MAX);
         // FROST identifiers were fixed at keygen, where every party sat at its pool index.
         let to_identifier =

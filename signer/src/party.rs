@@ -171,6 +171,22 @@ impl PartyNode {
         {
             return Err(refuse("the digest does not match the payload".into()));
         }
+        if let Some(quorum) = &start.quorum {
+            if !start.kind.is_signing() {
+                return Err(refuse(
+                    "a signing quorum on a session that does not sign".into(),
+                ));
+            }
+            if start.participants.len() < usize::from(quorum.signing_quorum) {
+                return Err(refuse(format!(
+                    "{} signers named where policy version {} requires {} for {}",
+                    start.participants.len(),
+                    quorum.policy_version,
+                    quorum.signing_quorum,
+                    quorum.reference
+                )));
+            }
+        }
         if matches!(
             start.kind,
             SessionKind::RotateKeys { .. }

@@ -161,6 +161,17 @@ impl SessionKind {
         )
     }
 
+    /// Whether the session produces (part of) a signature.
+    pub fn is_signing(&self) -> bool {
+        matches!(
+            self,
+            SessionKind::EcdsaSign { .. }
+                | SessionKind::EcdsaSignPresigned { .. }
+                | SessionKind::EddsaSign { .. }
+                | SessionKind::EddsaSignPrecommitted { .. }
+        )
+    }
+
     /// A short name for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
@@ -190,6 +201,9 @@ pub struct SessionStart {
     pub kind: SessionKind,
     /// Unix seconds after which no party accepts this start.
     pub expires_at: u64,
+    /// The policy decision a signing session carries out: each party refuses to sign with
+    /// fewer participants than its signing quorum.
+    pub quorum: Option<waas_core::ports::SigningQuorum>,
 }
 
 /// A [`SessionStart`] signed by a control-plane identity key. The signed bytes travel as

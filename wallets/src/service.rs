@@ -268,6 +268,7 @@ impl WalletService {
                 payload,
                 public_key: wallet.public_key.clone(),
                 public_data: wallet.public_data.clone(),
+                quorum: None,
             })
             .await?;
         let signature = match output {

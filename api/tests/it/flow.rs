@@ -490,6 +490,7 @@ async fn a_presignature_is_used_at_most_once() {
                 preimage: None,
             },
             expires_at: secure::now_unix() + 60,
+            quorum: None,
         };
         let signed = secure::sign_start(&start, &authority).unwrap();
         let link = &link;

@@ -443,6 +443,7 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
             preimage: None,
         },
         expires_at: secure::now_unix() + 60,
+        quorum: None,
     };
     let mut session = link
         .open(secure::sign_start(&start, &authority).unwrap())

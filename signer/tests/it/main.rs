@@ -206,6 +206,7 @@ async fn frost_keys_sign_across_thresholds() {
                     payload: SignPayload::Message(message.clone()),
                     public_key: key.public_key.clone(),
                     public_data: key.public_data.clone(),
+                    quorum: None,
                 })
                 .await
                 .unwrap();
@@ -235,6 +236,7 @@ async fn frost_keys_sign_across_thresholds() {
                 payload: SignPayload::Message(b"x".to_vec()),
                 public_key: key.public_key.clone(),
                 public_data: key.public_data.clone(),
+                quorum: None,
             })
             .await
             .unwrap_err();
@@ -375,4 +377,95 @@ async fn a_message_altered_in_transit_is_rejected_naming_its_sender() {
         "{culprits:?}: {reason}"
     );
     assert!(reason.contains("does not authenticate"), "{reason}");
+}
+
+/// Counts the sessions opened at its party.
+#[derive(Debug)]
+struct Counting {
+    inner: LocalPartyLink,
+    index: u16,
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl PartyLink for Counting {
+    fn index(&self) -> u16 {
+        self.index
+    }
+    async fn open(&self, start: SignedStart) -> Result<PartySession, SignerError> {
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.open(start).await
+    }
+    async fn status(&self) -> Result<PartyStatus, SignerError> {
+        self.inner.status().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_quorum_of_five_signs_with_five_of_seven_nodes() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (nodes, keys) = pool_parties(7);
+    let counters: Vec<Arc<AtomicUsize>> = (0..7).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let links: Vec<Arc<dyn PartyLink>> = nodes
+        .iter()
+        .zip(&counters)
+        .map(|(node, opened)| {
+            Arc::new(Counting {
+                inner: LocalPartyLink::new(node.clone()),
+                index: node.index(),
+                opened: opened.clone(),
+            }) as Arc<dyn PartyLink>
+        })
+        .collect();
+    let pool = coordinator(Threshold::new(2, 7).unwrap(), links, &keys);
+    let (tenant_id, key_id) = (TenantId::new(), WalletId::new());
+    let key = pool
+        .generate_key(KeyGenRequest {
+            tenant_id,
+            key_id,
+            scheme: Scheme::FrostEd25519,
+            protection: "local".into(),
+        })
+        .await
+        .unwrap();
+    let verifying =
+        ed25519_dalek::VerifyingKey::from_bytes(&key.public_key.clone().try_into().unwrap())
+            .unwrap();
+    let sign = |quorum: Option<u16>| {
+        let request = SignRequest {
+            tenant_id,
+            key_id,
+            scheme: Scheme::FrostEd25519,
+            payload: SignPayload::Message(b"pay 500k".to_vec()),
+            public_key: key.public_key.clone(),
+            public_data: key.public_data.clone(),
+            quorum: quorum.map(|q| waas_core::ports::SigningQuorum {
+                signing_quorum: q,
+                policy_version: 1,
+                reference: "tx-500k".into(),
+            }),
+        };
+        let pool = &pool;
+        async move { pool.sign(request).await }
+    };
+    let opened = |counters: &[Arc<AtomicUsize>]| -> usize {
+        counters.iter().map(|c| c.swap(0, Ordering::SeqCst)).sum()
+    };
+    opened(&counters);
+
+    for (quorum, expected) in [(Some(5), 5), (None, 2), (Some(7), 7)] {
+        let SignatureOutput::Ed25519(bytes) = sign(quorum).await.unwrap() else {
+            panic!("expected Ed25519")
+        };
+        verifying
+            .verify(b"pay 500k", &ed25519_dalek::Signature::from_bytes(&bytes))
+            .unwrap();
+        assert_eq!(opened(&counters), expected, "quorum {quorum:?}");
+    }
+    let error = sign(Some(8)).await.unwrap_err();
+    assert!(
+        matches!(error, SignerError::Unavailable { needed: 8, .. }),
+        "{error:?}"
+    );
 }

@@ -12,6 +12,7 @@ fn start(kind: SessionKind, participants: Vec<u16>, expires_in: i64) -> SessionS
         participants,
         kind,
         expires_at: (secure::now_unix() as i64 + expires_in) as u64,
+        quorum: None,
     }
 }
 
@@ -267,4 +268,27 @@ async fn a_precommitted_frost_nonce_signs_once_and_is_then_refused() {
     let (session_id, signed) = sign_at_party_0();
     let reason = refusal(first_event(&nodes, &keys, 0, session_id, signed).await);
     assert!(reason.contains("already used"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_refuses_to_sign_with_fewer_nodes_than_the_policy_quorum() {
+    let (nodes, keys) = pool_parties(3);
+    let quorum = waas_core::ports::SigningQuorum {
+        signing_quorum: 3,
+        policy_version: 4,
+        reference: "tx-1".into(),
+    };
+    let mut short = start(frost_sign(b"pay 500k"), vec![0, 1], 60);
+    short.quorum = Some(quorum.clone());
+    let signed = secure::sign_start(&short, &keys.authority).unwrap();
+    let reason = refusal(first_event(&nodes, &keys, 0, short.session_id, signed).await);
+    assert!(
+        reason.contains("2 signers named where policy version 4 requires 3 for tx-1"),
+        "{reason}"
+    );
+    let mut not_signing = start(SessionKind::RotateKeys { new_version: false }, vec![0], 60);
+    not_signing.quorum = Some(quorum);
+    let signed = secure::sign_start(&not_signing, &keys.authority).unwrap();
+    let reason = refusal(first_event(&nodes, &keys, 0, not_signing.session_id, signed).await);
+    assert!(reason.contains("does not sign"), "{reason}");
 }
