@@ -45,6 +45,10 @@ pub struct CreateApiKeyRequest {
     /// Any of `wallets:read`, `wallets:write`, `sign`, `admin` (`admin` implies all).
     #[schema(example = json!(["wallets:read", "wallets:write", "sign"]))]
     pub scopes: Vec<String>,
+    /// Approver groups the key belongs to (a policy's `approver_group` admits only their
+    /// members as approvers).
+    #[serde(default)]
+    pub approver_groups: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,6 +58,7 @@ pub struct ApiKeyResponse {
     /// The first characters of the secret, to recognise it.
     pub prefix: String,
     pub scopes: Vec<String>,
+    pub approver_groups: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -65,6 +70,7 @@ impl From<waas_tenants::ApiKey> for ApiKeyResponse {
             name: key.name,
             prefix: key.prefix,
             scopes: key.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            approver_groups: key.approver_groups,
             created_at: key.created_at,
             revoked_at: key.revoked_at,
         }
@@ -78,6 +84,7 @@ pub struct CreatedApiKeyResponse {
     pub name: String,
     pub prefix: String,
     pub scopes: Vec<String>,
+    pub approver_groups: Vec<String>,
     pub created_at: DateTime<Utc>,
     /// Send as `Authorization: Bearer <secret>`. Store it now: it cannot be shown again.
     pub secret: String,

@@ -9,6 +9,7 @@ mod m0002_key_protection;
 mod m0003_policies;
 mod m0004_transactions;
 mod m0005_approvals;
+mod m0006_approver_groups;
 
 /// The control-plane schema: tenants, API keys, wallets, signatures, events, policies, transaction requests.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_policies::Migration),
             Box::new(m0004_transactions::Migration),
             Box::new(m0005_approvals::Migration),
+            Box::new(m0006_approver_groups::Migration),
         ]
     }
 }

@@ -29,6 +29,8 @@ fn key_to_domain(row: api_keys::Model) -> Result<ApiKey, RepositoryError> {
         prefix: row.prefix,
         secret_hash: row.secret_hash,
         scopes,
+        approver_groups: serde_json::from_str(&row.approver_groups)
+            .map_err(|_| corrupt("api key approver groups"))?,
         created_at: row.created_at,
         revoked_at: row.revoked_at,
     })
@@ -110,6 +112,8 @@ impl TenantRepository for SqlStore {
             prefix: Set(key.prefix.clone()),
             secret_hash: Set(key.secret_hash.clone()),
             scopes: Set(serde_json::to_string(&scopes).map_err(|e| RepositoryError(e.to_string()))?),
+            approver_groups: Set(serde_json::to_string(&key.approver_groups)
+                .map_err(|e| RepositoryError(e.to_string()))?),
             created_at: Set(key.created_at),
             revoked_at: Set(None),
         }

@@ -66,6 +66,8 @@ pub struct ApiKey {
     pub prefix: String,
     pub secret_hash: String,
     pub scopes: Vec<Scope>,
+    /// Approver groups this key belongs to (a policy rule may require approvers from one).
+    pub approver_groups: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -85,6 +87,7 @@ pub enum Principal {
         tenant_id: TenantId,
         key_id: ApiKeyId,
         scopes: Vec<Scope>,
+        approver_groups: Vec<String>,
     },
 }
 

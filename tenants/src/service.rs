@@ -124,6 +124,7 @@ impl TenantService {
             tenant_id: key.tenant_id,
             key_id: key.id,
             scopes: key.scopes,
+            approver_groups: key.approver_groups,
         };
         self.key_cache.insert(hash, principal.clone()).await;
         Ok(Some(principal))
@@ -185,6 +186,7 @@ impl TenantService {
         tenant_id: TenantId,
         name: &str,
         scopes: &[String],
+        approver_groups: &[String],
     ) -> Result<NewApiKey, TenantsError> {
         let mut errors = Vec::new();
         let name = validate_name("/name", name)
@@ -210,6 +212,26 @@ impl TenantService {
                 )),
             }
         }
+        let mut groups: Vec<String> = Vec::new();
+        if approver_groups.len() > 20 {
+            errors.push(FieldError::new("/approver_groups", "at most 20 groups"));
+        }
+        for (index, group) in approver_groups.iter().enumerate() {
+            let group = group.trim();
+            if group.is_empty() || group.len() > 64 {
+                errors.push(FieldError::new(
+                    format!("/approver_groups/{index}"),
+                    "group names are 1 to 64 characters",
+                ));
+            } else if groups.iter().any(|g| g == group) {
+                errors.push(FieldError::new(
+                    format!("/approver_groups/{index}"),
+                    "duplicate group",
+                ));
+            } else {
+                groups.push(group.to_string());
+            }
+        }
         let (Some(name), true) = (name, errors.is_empty()) else {
             return Err(TenantsError::Validation(errors));
         };
@@ -224,6 +246,7 @@ impl TenantService {
             prefix: secret.expose().chars().take(12).collect(),
             secret_hash: hash_secret(secret.expose()),
             scopes: parsed,
+            approver_groups: groups,
             created_at: self.clock.now(),
             revoked_at: None,
         };
@@ -235,6 +258,7 @@ impl TenantService {
                 "name": key.name,
                 "prefix": key.prefix,
                 "scopes": key.scopes,
+                "approver_groups": key.approver_groups,
             }),
         };
         self.repository.insert_api_key(&key, event).await?;

@@ -393,6 +393,7 @@ impl TransactionService {
         tenant: TenantId,
         id: TransactionId,
         approver: &str,
+        approver_groups: &[String],
         approved: bool,
     ) -> Result<TransactionRequest, WalletsError> {
         let now = self.clock.now();
@@ -427,12 +428,21 @@ impl TransactionService {
                     "this approver has already decided on the request".into(),
                 ));
             }
-            let needed = match &request.decision.outcome {
+            let (needed, group) = match &request.decision.outcome {
                 Outcome::Allow {
-                    approval_quorum, ..
-                } => usize::from(*approval_quorum),
-                Outcome::Deny { .. } => usize::MAX,
+                    approval_quorum,
+                    approver_group,
+                    ..
+                } => (usize::from(*approval_quorum), approver_group.as_ref()),
+                Outcome::Deny { .. } => (usize::MAX, None),
             };
+            if let Some(group) = group
+                && !approver_groups.iter().any(|g| g == group)
+            {
+                return Err(Refusal::Forbidden(format!(
+                    "only members of the approver group {group:?} may decide on this request"
+                )));
+            }
             let approvals =
                 request.approvals.iter().filter(|a| a.approved).count() + usize::from(approved);
             let state = if !approved {

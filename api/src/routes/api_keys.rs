@@ -25,6 +25,7 @@ pub(crate) fn created_key_response(created: NewApiKey) -> CreatedApiKeyResponse 
         name: key.name,
         prefix: key.prefix,
         scopes: key.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        approver_groups: key.approver_groups.clone(),
         created_at: key.created_at,
         secret: secret.expose().to_string(),
     }
@@ -45,7 +46,12 @@ pub async fn create_api_key(
     let tenant = caller.tenant_with(Scope::Admin)?;
     let created = state
         .tenants
-        .create_api_key(tenant, &request.name, &request.scopes)
+        .create_api_key(
+            tenant,
+            &request.name,
+            &request.scopes,
+            &request.approver_groups,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(created_key_response(created))))
 }

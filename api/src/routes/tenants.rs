@@ -79,7 +79,7 @@ pub async fn create_tenant_api_key(
     let id = parse_id(&tenant_id, TenantId::parse, "tenant_id")?;
     let created = state
         .tenants
-        .create_api_key(id, &request.name, &request.scopes)
+        .create_api_key(id, &request.name, &request.scopes, &request.approver_groups)
         .await?;
     Ok((StatusCode::CREATED, Json(created_key_response(created))))
 }

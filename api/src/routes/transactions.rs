@@ -42,9 +42,15 @@ async fn decide(
 ) -> Result<Json<TransactionResponse>, ApiError> {
     let tenant = caller.tenant_with(Scope::Approve)?;
     let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
+    let groups = match &caller.0 {
+        Principal::ApiKey {
+            approver_groups, ..
+        } => approver_groups.clone(),
+        Principal::Operator => Vec::new(),
+    };
     let decided = state
         .transactions
-        .decide(tenant, id, &key_of(&caller), approved)
+        .decide(tenant, id, &key_of(&caller), &groups, approved)
         .await?;
     Ok(Json(decided.into()))
 }

@@ -321,3 +321,60 @@ async fn approvals_follow_the_quorum_exclude_the_requester_and_expire() {
     // Two requests approved by approvers.
     assert_eq!(count("transaction.approved"), 2);
 }
+
+/// A new API key with `scopes` in `groups`; returns its secret.
+async fn key_in_groups(app: &TestApp, admin: &str, scopes: &[&str], groups: &[&str]) -> String {
+    let created = app
+        .post(
+            "/v1/api-keys",
+            admin,
+            json!({"name": "approver", "scopes": scopes, "approver_groups": groups}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["approver_groups"], json!(groups));
+    created.body["secret"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn an_approver_group_admits_only_its_members() {
+    let app = spawn_app(Backend::Sqlite, Pool::Cold).await;
+    let (_, requester) = app.tenant_with_key(ALL_SCOPES).await;
+    let ops = key_in_groups(&app, &requester, &["approve"], &["ops"]).await;
+    let finance = key_in_groups(&app, &requester, &["approve"], &["finance", "ops"]).await;
+    app.post(
+        "/v1/api-keys",
+        &requester,
+        json!({"name": "bad", "scopes": ["approve"], "approver_groups": ["finance", " "]}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let path = wallet(&app, &requester).await;
+    publish(
+        &app,
+        &requester,
+        json!({
+            "default_action": {"type": "deny", "reason": "default"},
+            "rules": [{"name": "finance approves", "conditions": [],
+                       "action": {"type": "allow", "signing_quorum": 2, "approval_quorum": 1,
+                                  "approver_group": "finance"}}]
+        }),
+    )
+    .await;
+    let request = app.post(&path, &requester, sol("1", TREASURY)).await;
+    assert_eq!(request.body["policy"]["approver_group"], "finance");
+    let id = request.body["id"].as_str().unwrap();
+    let refused = app
+        .post(&format!("/v1/transactions/{id}/approve"), &ops, json!(null))
+        .await;
+    refused.assert_problem(403, "insufficient_scope");
+    assert!(refused.body["detail"].as_str().unwrap().contains("finance"));
+    let approved = app
+        .post(
+            &format!("/v1/transactions/{id}/approve"),
+            &finance,
+            json!(null),
+        )
+        .await;
+    assert_eq!(approved.body["state"], "approved", "{}", approved.body);
+}

@@ -13,6 +13,8 @@ pub struct Model {
     pub secret_hash: String,
     /// JSON array of scope names.
     pub scopes: String,
+    /// JSON array of approver group names.
+    pub approver_groups: String,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
 }
