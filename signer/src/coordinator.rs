@@ -375,15 +375,18 @@ impl Coordinator {
             let mut verifier = EventVerifier::new(key, session_id, index);
             tokio::spawn(async move {
                 while let Some(signed) = from_party.recv().await {
-                    let event =
-                        verifier
-                            .verify(&signed)
-                            .unwrap_or_else(|reason| PartyEvent::Failed {
+                    let (event, rejected) = match verifier.verify(&signed) {
+                        Ok(event) => (event, false),
+                        // Nothing after an unverifiable event from this party is trusted.
+                        Err(reason) => (
+                            PartyEvent::Failed {
                                 reason: format!("event rejected: {reason}"),
                                 culprits: vec![seat],
                                 kind: FailureKind::Protocol,
-                            });
-                    let rejected = matches!(&event, PartyEvent::Failed { reason, .. } if reason.starts_with("event rejected"));
+                            },
+                            true,
+                        ),
+                    };
                     if merged.send((seat, Some(event))).await.is_err() || rejected {
                         return;
                     }
@@ -555,12 +558,14 @@ impl Coordinator {
             .unwrap_or(0);
         let len = candidates.len();
         candidates.rotate_left(start % len);
-        candidates.sort_by(|a, b| {
-            let (sa, sb) = (self.health.score(*a), self.health.score(*b));
-            // Scores within 0.1 count as equal, so rotation decides among them.
-            ((sb * 10.0).round() as i64).cmp(&((sa * 10.0).round() as i64))
-        });
-        let mut set: Vec<u16> = candidates.into_iter().take(t).collect();
+        // Each score once; scores within 0.1 count as equal, and the stable sort keeps the
+        // rotation among them.
+        let mut ranked: Vec<(i64, u16)> = candidates
+            .into_iter()
+            .map(|party| (-((self.health.score(party) * 10.0).round() as i64), party))
+            .collect();
+        ranked.sort_by_key(|(rank, _)| *rank);
+        let mut set: Vec<u16> = ranked.into_iter().take(t).map(|(_, party)| party).collect();
         set.sort_unstable();
         set
     }
@@ -1105,12 +1110,7 @@ impl Coordinator {
             }
         }
         PoolMetrics::add(&self.metrics.presignature_misses, 1);
-        let mut last_error = None;
-        for _ in 0..SIGN_ATTEMPTS {
-            let signers = match self.signer_set_sized(&excluded, size) {
-                Ok(signers) => signers,
-                Err(unavailable) => return Err(last_error.unwrap_or(unavailable)),
-            };
+        self.with_retry(excluded, size, |signers: Vec<u16>| {
             let kind = SessionKind::EcdsaSign {
                 tenant: tenant.clone(),
                 key_id: key_id.clone(),
@@ -1118,21 +1118,44 @@ impl Coordinator {
                 preimage: preimage.clone(),
                 signers_at_keygen: signers.clone(),
             };
-            match self
-                .relay_for(
-                    signers,
-                    kind,
-                    self.config.session_timeout,
-                    request.quorum.clone(),
-                )
-                .await
-            {
-                Ok(outputs) => {
-                    let first = outputs
-                        .first()
-                        .ok_or_else(|| SignerError::Bug("no signature output".into()))?;
-                    return ecdsa::verify_rs(first, digest, public_key);
-                }
+            async move {
+                let outputs = self
+                    .relay_for(
+                        signers,
+                        kind,
+                        self.config.session_timeout,
+                        request.quorum.clone(),
+                    )
+                    .await?;
+                let first = outputs
+                    .first()
+                    .ok_or_else(|| SignerError::Bug("no signature output".into()))?;
+                ecdsa::verify_rs(first, digest, public_key)
+            }
+        })
+        .await
+    }
+
+    /// Runs `attempt` with a signer set of `size`; when it fails naming culprits, runs it once
+    /// more with a set that leaves them (and those in `excluded`) out.
+    async fn with_retry<T, F, Fut>(
+        &self,
+        mut excluded: Vec<u16>,
+        size: usize,
+        attempt: F,
+    ) -> Result<T, SignerError>
+    where
+        F: Fn(Vec<u16>) -> Fut,
+        Fut: Future<Output = Result<T, SignerError>>,
+    {
+        let mut last_error = None;
+        for _ in 0..SIGN_ATTEMPTS {
+            let signers = match self.signer_set_sized(&excluded, size) {
+                Ok(signers) => signers,
+                Err(unavailable) => return Err(last_error.unwrap_or(unavailable)),
+            };
+            match attempt(signers).await {
+                Ok(value) => return Ok(value),
                 Err(SignerError::ProtocolFailed { reason, culprits }) if !culprits.is_empty() => {
                     tracing::warn!(%reason, ?culprits, "signing failed; retrying without the culprits");
                     excluded.extend(culprits.iter().copied());
@@ -1175,28 +1198,16 @@ impl Coordinator {
             }
         }
         PoolMetrics::add(&self.metrics.nonce_misses, 1);
-        let mut last_error = None;
-        for _ in 0..SIGN_ATTEMPTS {
-            let signers = match self.signer_set_sized(&excluded, size) {
-                Ok(signers) => signers,
-                Err(unavailable) => return Err(last_error.unwrap_or(unavailable)),
-            };
+        let (message, public_package) = (&message, &public_package);
+        self.with_retry(excluded, size, |signers: Vec<u16>| async move {
             let started = Instant::now();
             let result = self
-                .sign_eddsa_once(request, &message, &public_package, signers.clone())
+                .sign_eddsa_once(request, message, public_package, signers.clone())
                 .await;
             self.record_outcome(&signers, "eddsa_sign", started, &result);
-            match result {
-                Ok(signature) => return Ok(signature),
-                Err(SignerError::ProtocolFailed { reason, culprits }) if !culprits.is_empty() => {
-                    tracing::warn!(%reason, ?culprits, "signing failed; retrying without the culprits");
-                    excluded.extend(culprits.iter().copied());
-                    last_error = Some(SignerError::ProtocolFailed { reason, culprits });
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| SignerError::Bug("no signing attempt".into())))
+            result
+        })
+        .await
     }
 
     /// One round: the package is built from precommitted commitments; each party consumes

@@ -84,6 +84,17 @@ impl Breaker {
         }
     }
 
+    /// 0 (unusable) to 1: success rate over recent calls, lowered by slowness.
+    fn score(&self) -> f64 {
+        if self.state == BreakerState::Open {
+            return 0.0;
+        }
+        let slowness = self
+            .latency_ms
+            .map_or(1.0, |ms| (1000.0 / (1000.0 + ms)).max(0.5));
+        (1.0 - self.error_rate()) * slowness
+    }
+
     fn open(&mut self, now: Instant) {
         self.state = BreakerState::Open;
         self.open_until = now + self.cooldown;
@@ -170,17 +181,10 @@ impl PoolHealth {
             .filter_map(|index| {
                 self.with(index, |b| {
                     b.refresh(Instant::now());
-                    let slowness = b
-                        .latency_ms
-                        .map_or(1.0, |ms| (1000.0 / (1000.0 + ms)).max(0.5));
-                    let score = match b.state {
-                        BreakerState::Open => 0.0,
-                        _ => (1.0 - b.error_rate()) * slowness,
-                    };
                     PartyHealthSnapshot {
                         index,
                         state: b.state,
-                        score,
+                        score: b.score(),
                         latency_ms: b.latency_ms,
                         consecutive_failures: b.consecutive_failures,
                         opened_total: b.opened_total,
@@ -192,10 +196,11 @@ impl PoolHealth {
 
     /// Health score of one party (0 when unknown).
     pub fn score(&self, index: u16) -> f64 {
-        self.snapshot()
-            .into_iter()
-            .find(|s| s.index == index)
-            .map_or(0.0, |s| s.score)
+        self.with(index, |b| {
+            b.refresh(Instant::now());
+            b.score()
+        })
+        .unwrap_or(0.0)
     }
 
     /// Records how long a successful session of `kind` took.
