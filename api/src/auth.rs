@@ -55,6 +55,25 @@ impl Caller {
         }
     }
 
+    /// Who acts, as recorded on what they create or decide: the API key id (`operator` for
+    /// the operator).
+    pub fn actor(&self) -> String {
+        match &self.0 {
+            Principal::ApiKey { key_id, .. } => key_id.to_string(),
+            Principal::Operator => "operator".into(),
+        }
+    }
+
+    /// The approver groups of the calling key (none for the operator).
+    pub fn approver_groups(&self) -> &[String] {
+        match &self.0 {
+            Principal::ApiKey {
+                approver_groups, ..
+            } => approver_groups,
+            Principal::Operator => &[],
+        }
+    }
+
     /// Succeeds for the operator only.
     pub fn operator(&self) -> Result<(), ApiError> {
         match self.0 {

@@ -19,7 +19,7 @@ use waas_core::error::FieldError;
 use waas_core::ports::PageRequest;
 use waas_core::{ErrorCode, TenantId, WalletId};
 use waas_policy::{Decimal, PolicyDocument, Spent, Transaction, VelocityScope};
-use waas_tenants::{Principal, Scope};
+use waas_tenants::Scope;
 use waas_wallets::SimulationTarget;
 
 pub fn router() -> Router<AppState> {
@@ -34,12 +34,7 @@ pub fn router() -> Router<AppState> {
 
 /// The admin tenant and the calling key's id (recorded as author).
 fn admin(caller: &Caller) -> Result<(TenantId, String), ApiError> {
-    let tenant = caller.tenant_with(Scope::Admin)?;
-    let by = match &caller.0 {
-        Principal::ApiKey { key_id, .. } => key_id.to_string(),
-        Principal::Operator => "operator".into(),
-    };
-    Ok((tenant, by))
+    Ok((caller.tenant_with(Scope::Admin)?, caller.actor()))
 }
 
 /// The active policy: the latest published version, or version 0 (deny everything) before

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use waas_core::{TransactionId, WalletId};
-use waas_tenants::{Principal, Scope};
+use waas_tenants::Scope;
 use waas_wallets::NewTransaction;
 
 pub fn router() -> Router<AppState> {
@@ -27,13 +27,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/transactions/{transaction_id}/cancel", post(cancel))
 }
 
-fn key_of(caller: &Caller) -> String {
-    match &caller.0 {
-        Principal::ApiKey { key_id, .. } => key_id.to_string(),
-        Principal::Operator => "operator".into(),
-    }
-}
-
 async fn decide(
     state: AppState,
     caller: Caller,
@@ -42,15 +35,15 @@ async fn decide(
 ) -> Result<Json<TransactionResponse>, ApiError> {
     let tenant = caller.tenant_with(Scope::Approve)?;
     let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
-    let groups = match &caller.0 {
-        Principal::ApiKey {
-            approver_groups, ..
-        } => approver_groups.clone(),
-        Principal::Operator => Vec::new(),
-    };
     let decided = state
         .transactions
-        .decide(tenant, id, &key_of(&caller), &groups, approved)
+        .decide(
+            tenant,
+            id,
+            &caller.actor(),
+            caller.approver_groups(),
+            approved,
+        )
         .await?;
     Ok(Json(decided.into()))
 }
@@ -105,7 +98,7 @@ pub async fn cancel(
     let is_admin = caller.0.has_scope(Scope::Admin);
     let cancelled = state
         .transactions
-        .cancel(tenant, id, &key_of(&caller), is_admin)
+        .cancel(tenant, id, &caller.actor(), is_admin)
         .await?;
     Ok(Json(cancelled.into()))
 }
@@ -128,7 +121,7 @@ pub async fn create_transaction(
     ApiJson(request): ApiJson<CreateTransactionRequest>,
 ) -> Result<(StatusCode, Json<TransactionResponse>), ApiError> {
     let tenant = caller.tenant_with(Scope::Sign)?;
-    let by = key_of(&caller);
+    let by = caller.actor();
     let wallet_id = parse_id(&wallet_id, WalletId::parse, "wallet_id")?;
     let created = state
         .transactions

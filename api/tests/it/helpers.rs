@@ -335,6 +335,18 @@ impl TestApp {
     }
 }
 
+/// The kinds of the tenant's events (up to 100), oldest first.
+pub async fn event_kinds(app: &TestApp, key: &str) -> Vec<String> {
+    let events = app.get("/v1/events?limit=100", key).await;
+    assert_eq!(events.status, 200, "{}", events.body);
+    events.body["data"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_string())
+        .collect()
+}
+
 pub const ALL_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "admin"];
 
 /// Every record in every party's store, read as a second process would:

@@ -254,13 +254,7 @@ async fn policies_are_drafted_validated_published_and_simulated() {
         .assert_problem(400, "invalid_parameter");
 
     // Every change is an event.
-    let events = app.get("/v1/events?limit=100", &key).await;
-    let kinds: Vec<&str> = events.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = event_kinds(&app, &key).await;
     assert_eq!(
         kinds.iter().filter(|k| **k == "policy.published").count(),
         2,

@@ -135,13 +135,7 @@ async fn requests_are_decided_by_the_active_policy() {
         .assert_problem(404, "not_found");
 
     // Every decision is an event pair.
-    let events = app.get("/v1/events?limit=100", &key).await;
-    let kinds: Vec<&str> = events.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = event_kinds(&app, &key).await;
     let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
     assert_eq!(count("transaction.requested"), 5);
     assert_eq!(count("transaction.rejected"), 2);
@@ -306,13 +300,7 @@ async fn approvals_follow_the_quorum_exclude_the_requester_and_expire() {
     assert!(read.body["approvals"].as_array().unwrap().is_empty());
 
     // Every step is an event.
-    let events = app.get("/v1/events?limit=100", &requester).await;
-    let kinds: Vec<&str> = events.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = event_kinds(&app, &requester).await;
     let count = |kind: &str| kinds.iter().filter(|k| **k == kind).count();
     assert_eq!(count("transaction.approval_given"), 3);
     assert_eq!(count("transaction.approval_refused"), 1);
