@@ -18,17 +18,19 @@ pub fn router() -> Router<AppState> {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     let pool = state.pool.status();
-    let _ = writeln!(
-        out,
-        "# HELP waas_signer_parties_ready Signer parties answering."
+    header(
+        &mut out,
+        "waas_signer_parties_ready",
+        "gauge",
+        "Signer parties answering.",
     );
-    let _ = writeln!(out, "# TYPE waas_signer_parties_ready gauge");
     let _ = writeln!(out, "waas_signer_parties_ready {}", pool.parties_ready);
-    let _ = writeln!(
-        out,
-        "# HELP waas_signer_ecdsa_ready 1 when ECDSA keys can be generated."
+    header(
+        &mut out,
+        "waas_signer_ecdsa_ready",
+        "gauge",
+        "1 when ECDSA keys can be generated.",
     );
-    let _ = writeln!(out, "# TYPE waas_signer_ecdsa_ready gauge");
     let _ = writeln!(
         out,
         "waas_signer_ecdsa_ready {}",
@@ -63,8 +65,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         ),
     ];
     for (name, kind, help) in series {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
+        header(&mut out, name, kind, help);
         for entry in state.custody_stats.iter() {
             let stats = &entry.stats;
             let labels = format!(
