@@ -6,53 +6,21 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use waas_api::settings::{DatabaseSettings, LogSettings, SecretString, SignerSettings};
 use waas_api::{Application, Settings};
 use waas_core::ports::SignerPool;
 use waas_signer::Coordinator;
 
 pub const TOKEN: &str = "waas_op_bench-operator-token-0123456789abcdefghijklmnopqrs";
 
+#[path = "../../tests/it/fixture.rs"]
+mod fixture;
+
 pub fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".into(),
-        data_dir: data_dir.to_path_buf(),
-        mode: "development".into(),
-        operator_token: Some(SecretString::from(TOKEN)),
-        database: DatabaseSettings { url: None },
-        signer: SignerSettings {
-            parties: 3,
-            threshold: 2,
-            spare_primes: 0,
-            generate_primes: false,
-            primes_file: Some(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json"),
-            ),
-            presignatures_per_key,
-            refill_time_share: 0.5,
-            frost_nonces_per_party: 4,
-            session_timeout_secs: 120,
-            key_protection: "local".into(),
-            data_key_cache_secs: 300,
-            allow_local_key_protection_in_production: false,
-            aws_kms: None,
-            pkcs11: None,
-            nodes: Vec::new(),
-            authority_key_file: None,
-        },
-        node: None,
-        approval_window_secs: 86_400,
-        prices: [
-            ("ETH".to_string(), "2000".to_string()),
-            ("SOL".to_string(), "150".to_string()),
-        ]
-        .into_iter()
-        .collect(),
-        log: LogSettings {
-            format: "json".into(),
-            level: "error".into(),
-        },
-    }
+    let mut settings = fixture::base_settings(data_dir, TOKEN);
+    settings.signer.presignatures_per_key = presignatures_per_key;
+    settings.signer.refill_time_share = 0.5;
+    settings.log.level = "error".into();
+    settings
 }
 
 pub struct Running {

@@ -5,12 +5,12 @@
 //! and build the pool's auxiliary info once into a template directory that every test app
 //! copies. The template is cached in the target directory across runs.
 
+pub use crate::fixture::{base_settings, fixture_primes};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use waas_api::settings::{DatabaseSettings, LogSettings, SecretString, SignerSettings};
 use waas_api::{Application, Settings};
 use waas_signer::Coordinator;
 
@@ -39,10 +39,6 @@ pub struct TestApp {
     pub coordinator: Arc<Coordinator>,
 }
 
-fn fixture_primes() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json")
-}
-
 pub fn unique_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "waas-test-{label}-{}",
@@ -53,46 +49,13 @@ pub fn unique_dir(label: &str) -> PathBuf {
 }
 
 pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Settings {
-    Settings {
-        listen: "127.0.0.1:0".into(),
-        data_dir: data_dir.to_path_buf(),
-        mode: "development".into(),
-        operator_token: Some(SecretString::from(OPERATOR_TOKEN)),
-        database: DatabaseSettings { url: database_url },
-        signer: SignerSettings {
-            parties: 3,
-            threshold: 2,
-            spare_primes: 0,
-            generate_primes: false,
-            primes_file: match pool {
-                Pool::Warm => Some(fixture_primes()),
-                Pool::Cold => None,
-            },
-            presignatures_per_key: 1,
-            refill_time_share: 1.0,
-            frost_nonces_per_party: 4,
-            session_timeout_secs: 120,
-            key_protection: "local".into(),
-            data_key_cache_secs: 300,
-            allow_local_key_protection_in_production: false,
-            aws_kms: None,
-            pkcs11: None,
-            nodes: Vec::new(),
-            authority_key_file: None,
-        },
-        node: None,
-        approval_window_secs: 86_400,
-        prices: [
-            ("ETH".to_string(), "2000".to_string()),
-            ("SOL".to_string(), "150".to_string()),
-        ]
-        .into_iter()
-        .collect(),
-        log: LogSettings {
-            format: "json".into(),
-            level: std::env::var("WAAS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-        },
+    let mut settings = base_settings(data_dir, OPERATOR_TOKEN);
+    settings.database.url = database_url;
+    if pool == Pool::Cold {
+        settings.signer.primes_file = None;
     }
+    settings.log.level = std::env::var("WAAS_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    settings
 }
 
 fn copy_dir(from: &Path, to: &Path) {

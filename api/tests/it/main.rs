@@ -5,6 +5,7 @@
 mod api_keys;
 mod custody;
 mod errors;
+mod fixture;
 mod flow;
 mod helpers;
 mod isolation;
