@@ -3,7 +3,7 @@
 
 use crate::problem::{Problem, ProblemFieldError};
 use crate::routes::{
-    api_keys, events, health, metrics, operator, policies, tenants, transactions, wallets,
+    api_keys, events, health, metrics, networks, operator, policies, tenants, transactions, wallets,
 };
 use crate::state::AppState;
 use crate::wire::*;
@@ -55,7 +55,8 @@ impl Modify for SecuritySchemes {
         policies::get_active, policies::get_draft, policies::put_draft, policies::publish,
         policies::list_versions, policies::get_version, policies::simulate,
         transactions::create_transaction, transactions::list_transactions, transactions::get_transaction,
-        transactions::approve, transactions::reject, transactions::cancel,
+        transactions::approve, transactions::reject, transactions::cancel, transactions::speed_up,
+        networks::list_networks, networks::balances,
     ),
     components(schemas(
         Problem, ProblemFieldError,
@@ -72,12 +73,16 @@ impl Modify for SecuritySchemes {
         SimulatePolicyRequest, SimulatedTransaction, AssumedSpending, SimulationTargetWire,
         PolicyDecision, MatchedRuleWire,
         CreateTransactionRequest, TransactionResponse, TransactionList, ApprovalResponse,
+        ChainExecution, AttemptResponse,
+        NetworkList, NetworkResponse, AssetResponse, TokenResponse, EndpointResponse,
+        BalanceList, BalanceResponse,
     )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "health"), (name = "tenants", description = "Operator only"), (name = "operator", description = "Operator maintenance"),
         (name = "api-keys"), (name = "wallets"), (name = "events"),
         (name = "transactions", description = "Transaction requests through the tenant's policy"),
+        (name = "networks", description = "Configured chain networks and balances"),
         (name = "policies", description = "Rules that decide, per transaction, deny or allow with signing and approval quorums"),
     ),
 )]

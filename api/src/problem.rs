@@ -25,8 +25,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::SignerPoolWarming
         | ErrorCode::SignerUnavailable
-        | ErrorCode::CustodyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        | ErrorCode::CustodyUnavailable
+        | ErrorCode::ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::SigningFailed => StatusCode::BAD_GATEWAY,
+        ErrorCode::ChainRejected => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -32,6 +32,13 @@ pub struct Settings {
     /// Seconds a transaction request may wait for its approvals before it expires
     /// (`WAAS_APPROVAL_WINDOW_SECS`).
     pub approval_window_secs: u64,
+    /// Chain networks transactions can be sent on (`[[networks]]` in the TOML file; see
+    /// the README). None by default.
+    #[serde(default)]
+    pub networks: Vec<waas_chains::NetworkConfig>,
+    /// How often the executor looks for transactions to move on (sign, send, confirm), in
+    /// milliseconds (`WAAS_CHAIN_POLL_MS`).
+    pub chain_poll_ms: u64,
 }
 
 /// One signer node (`waas signer`): one party per process.
@@ -180,6 +187,7 @@ impl Settings {
             .set_default("signer.frost_nonces_per_party", 4)?
             .set_default("signer.session_timeout_secs", 60)?
             .set_default("approval_window_secs", 86_400)?
+            .set_default("chain_poll_ms", 1_000)?
             .set_default("log.format", "json")?
             .set_default("log.level", "info")?;
         if let Some(file) = file {

@@ -20,6 +20,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use waas_core::Threshold;
 use waas_core::ports::KeyProtector;
+use waas_core::ports::NetworkDirectory;
 use waas_core::ports::{PoolStatus, ShareStore, SignerPool, SystemClock};
 use waas_custody::{
     AwsKmsConfig, AwsKmsKeyProtector, CachingProtector, LocalKeyProtector, Pkcs11Config,
@@ -33,7 +34,7 @@ use waas_signer::{
 };
 use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
 use waas_tenants::TenantService;
-use waas_wallets::{PolicyService, StaticPriceOracle, TransactionService, WalletService};
+use waas_wallets::{Executor, PolicyService, StaticPriceOracle, TransactionService, WalletService};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -394,12 +395,27 @@ impl Application {
                 parties: threshold.n(),
             },
         ));
+        let networks: Arc<dyn NetworkDirectory> = Arc::new(
+            waas_chains::Networks::from_config(&settings.networks)
+                .map_err(|e| anyhow::anyhow!("networks: {e}"))?,
+        );
+        let executor = Arc::new(Executor::new(
+            Arc::new(store.clone()),
+            wallets.clone(),
+            networks.clone(),
+            Arc::new(SystemClock),
+        ));
+        background.0.push(spawn_executor(
+            executor.clone(),
+            Duration::from_millis(settings.chain_poll_ms.max(10)),
+        ));
         let transactions = Arc::new(
             TransactionService::new(
                 Arc::new(store.clone()),
                 wallets.clone(),
                 policies.clone(),
                 oracle,
+                networks.clone(),
                 Arc::new(SystemClock),
             )
             .with_approval_window(chrono::Duration::seconds(
@@ -411,6 +427,8 @@ impl Application {
             wallets,
             policies,
             transactions,
+            executor,
+            networks,
             events: Arc::new(store.clone()),
             pool,
             store,
@@ -495,6 +513,21 @@ fn app_router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
 }
+
+/// Moves transactions on (sign, send, confirm) every `every`, a few at a time.
+fn spawn_executor(executor: Arc<Executor>, every: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(error) = executor.sweep(CONCURRENT_DRIVES).await {
+                tracing::warn!(%error, "transaction executor sweep failed");
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+/// Requests one sweep drives at once.
+const CONCURRENT_DRIVES: u64 = 16;
 
 /// SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

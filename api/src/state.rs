@@ -13,6 +13,9 @@ pub struct AppState {
     pub wallets: Arc<WalletService>,
     pub policies: Arc<waas_wallets::PolicyService>,
     pub transactions: Arc<waas_wallets::TransactionService>,
+    /// Carries approved transactions out on chain.
+    pub executor: Arc<waas_wallets::Executor>,
+    pub networks: Arc<dyn waas_core::ports::NetworkDirectory>,
     pub events: Arc<dyn EventLog>,
     pub pool: Arc<dyn SignerPool>,
     pub store: SqlStore,
@@ -20,6 +23,22 @@ pub struct AppState {
     pub coordinator: Arc<waas_signer::Coordinator>,
     /// Key-protection call statistics per party and tier, for `/metrics`.
     pub custody_stats: Arc<Vec<CustodyStats>>,
+}
+
+impl AppState {
+    /// Starts moving a request on chain now (the executor's sweep would also pick it up).
+    pub fn kick(&self, request: &waas_wallets::TransactionRequest) {
+        if request.state != waas_wallets::TransactionState::Approved {
+            return;
+        }
+        let executor = self.executor.clone();
+        let (tenant, id) = (request.tenant_id, request.id);
+        tokio::spawn(async move {
+            if let Err(error) = executor.drive(tenant, id).await {
+                tracing::warn!(%id, %error, "driving a transaction request failed; it is retried");
+            }
+        });
+    }
 }
 
 /// The statistics of one party's protector of one tier.

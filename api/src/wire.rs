@@ -527,7 +527,7 @@ pub struct TransactionResponse {
     pub id: String,
     pub wallet_id: String,
     /// `pending_policy`, `rejected`, `pending_approval`, `approved`, `signing`, `signed`,
-    /// `cancelled`, `expired`.
+    /// `broadcast`, `confirmed`, `failed`, `dropped`, `replaced`, `cancelled`, `expired`.
     pub state: String,
     pub chain: String,
     pub network: String,
@@ -540,8 +540,177 @@ pub struct TransactionResponse {
     pub requested_by: String,
     /// Approvals and rejections so far.
     pub approvals: Vec<ApprovalResponse>,
+    /// How it is carried out on chain (from `signing` on).
+    pub chain_execution: ChainExecution,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A request's life on chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainExecution {
+    /// The sending address.
+    pub from: Option<String>,
+    /// The account nonce (EVM).
+    pub nonce: Option<u64>,
+    /// The newest signed transaction's hash.
+    pub hash: Option<String>,
+    /// The hash that went into a block.
+    pub included_hash: Option<String>,
+    pub block: Option<u64>,
+    pub confirmations: Option<u64>,
+    /// Fee paid, in base units of the native asset.
+    pub fee_paid: Option<String>,
+    /// The network refuses the current fees: speed the transaction up.
+    pub stuck: bool,
+    /// A broadcast timed out and has not been resolved yet.
+    pub outcome_unknown: bool,
+    /// Why the last step could not go on (it is retried).
+    pub last_error: Option<String>,
+    /// Every signed transaction, oldest first.
+    pub attempts: Vec<AttemptResponse>,
+}
+
+/// One signed transaction of a request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptResponse {
+    pub hash: String,
+    /// `original`, `speed_up` or `cancel`.
+    pub purpose: String,
+    /// Wei per gas, decimal strings (EVM).
+    pub max_fee_per_gas: Option<String>,
+    pub max_priority_fee_per_gas: Option<String>,
+    pub gas_limit: Option<u64>,
+    pub signed_at: DateTime<Utc>,
+}
+
+impl From<waas_wallets::Execution> for ChainExecution {
+    fn from(execution: waas_wallets::Execution) -> Self {
+        Self {
+            from: execution.from,
+            nonce: execution.nonce,
+            hash: execution.attempts.last().map(|a| a.hash.clone()),
+            included_hash: execution.included_hash,
+            block: execution.block,
+            confirmations: execution.confirmations,
+            fee_paid: execution.fee_paid,
+            stuck: execution.stuck,
+            outcome_unknown: execution.outcome_unknown,
+            last_error: execution.last_error,
+            attempts: execution
+                .attempts
+                .into_iter()
+                .map(|a| AttemptResponse {
+                    hash: a.hash,
+                    purpose: a.purpose.as_str().into(),
+                    max_fee_per_gas: a.fees.map(|f| f.max_fee_per_gas.to_string()),
+                    max_priority_fee_per_gas: a
+                        .fees
+                        .map(|f| f.max_priority_fee_per_gas.to_string()),
+                    gas_limit: a.gas_limit,
+                    signed_at: a.signed_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A configured network.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkResponse {
+    pub name: String,
+    /// `evm` or `solana`.
+    pub chain: String,
+    pub chain_id: Option<u64>,
+    pub native_asset: AssetResponse,
+    pub tokens: Vec<TokenResponse>,
+    /// Blocks (including the one that includes it) before a transaction is `confirmed`.
+    pub confirmations: u64,
+    /// Health of each RPC endpoint (`scheme://host:port` only).
+    pub rpc_endpoints: Vec<EndpointResponse>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetResponse {
+    pub symbol: String,
+    pub decimals: u8,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub symbol: String,
+    /// Contract (EVM) or mint (Solana) address.
+    pub address: String,
+    pub decimals: u8,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointResponse {
+    pub endpoint: String,
+    /// `closed`, `open`, `half_open`.
+    pub breaker: String,
+    /// 0 (unusable) to 1: success rate over recent calls, lowered by slowness. Calls go to
+    /// the highest-scoring endpoint first.
+    pub score: f64,
+    pub latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkList {
+    pub data: Vec<NetworkResponse>,
+}
+
+impl From<&dyn waas_core::ports::ChainClient> for NetworkResponse {
+    fn from(client: &dyn waas_core::ports::ChainClient) -> Self {
+        let info = client.network();
+        Self {
+            name: info.name.clone(),
+            chain: info.chain.as_str().into(),
+            chain_id: info.chain_id,
+            native_asset: AssetResponse {
+                symbol: info.native_asset.clone(),
+                decimals: info.native_decimals,
+            },
+            tokens: info
+                .tokens
+                .iter()
+                .map(|t| TokenResponse {
+                    symbol: t.symbol.clone(),
+                    address: t.address.clone(),
+                    decimals: t.decimals,
+                })
+                .collect(),
+            confirmations: info.confirmations,
+            rpc_endpoints: client
+                .endpoint_health()
+                .into_iter()
+                .map(|e| EndpointResponse {
+                    endpoint: e.endpoint,
+                    breaker: e.health.state.as_str().into(),
+                    score: e.health.score,
+                    latency_ms: e.health.latency_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A wallet's balances on one network.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceList {
+    pub network: String,
+    pub address: String,
+    pub data: Vec<BalanceResponse>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceResponse {
+    pub asset: String,
+    /// In whole units, as a decimal string (`"1.5"`).
+    pub amount: String,
+    /// In base units (wei, lamports, token units), as a decimal integer string.
+    pub raw: String,
+    pub decimals: u8,
 }
 
 impl From<waas_wallets::TransactionRequest> for TransactionResponse {
@@ -567,6 +736,7 @@ impl From<waas_wallets::TransactionRequest> for TransactionResponse {
                     at: a.at,
                 })
                 .collect(),
+            chain_execution: request.execution.into(),
             created_at: request.created_at,
             updated_at: request.updated_at,
         }

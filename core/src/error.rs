@@ -37,13 +37,17 @@ pub enum ErrorCode {
     SigningFailed,
     /// The key-protection service (key file, KMS, HSM) could not be used.
     CustodyUnavailable,
+    /// No RPC endpoint of the network answered; the request is kept and can be retried.
+    ChainUnavailable,
+    /// The network refused the transaction (reverted gas estimate, insufficient funds...).
+    ChainRejected,
     /// An unexpected failure; details are in the server log under the request id.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the registry test.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::MalformedBody,
         ErrorCode::ValidationFailed,
         ErrorCode::InvalidParameter,
@@ -59,6 +63,8 @@ impl ErrorCode {
         ErrorCode::SignerUnavailable,
         ErrorCode::SigningFailed,
         ErrorCode::CustodyUnavailable,
+        ErrorCode::ChainUnavailable,
+        ErrorCode::ChainRejected,
         ErrorCode::Internal,
     ];
 
@@ -80,6 +86,8 @@ impl ErrorCode {
             ErrorCode::SignerUnavailable => "signer_unavailable",
             ErrorCode::SigningFailed => "signing_failed",
             ErrorCode::CustodyUnavailable => "custody_unavailable",
+            ErrorCode::ChainUnavailable => "chain_unavailable",
+            ErrorCode::ChainRejected => "chain_rejected",
             ErrorCode::Internal => "internal",
         }
     }
@@ -102,6 +110,8 @@ impl ErrorCode {
             ErrorCode::SignerUnavailable => "Not enough signer parties are available",
             ErrorCode::SigningFailed => "The threshold protocol failed",
             ErrorCode::CustodyUnavailable => "Key protection is unavailable",
+            ErrorCode::ChainUnavailable => "The network's RPC endpoints are unreachable",
+            ErrorCode::ChainRejected => "The network refused the transaction",
             ErrorCode::Internal => "Internal error",
         }
     }

@@ -324,3 +324,210 @@ pub struct PageRequest {
     /// 1..=100.
     pub limit: u64,
 }
+
+/// A token a network knows.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Upper-case symbol, unique within the network (`USDC`).
+    pub symbol: String,
+    /// Contract (EVM) or mint (Solana) address.
+    pub address: String,
+    pub decimals: u8,
+}
+
+/// A configured chain network.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NetworkInfo {
+    pub name: String,
+    pub chain: crate::Chain,
+    /// EVM chain id; `None` for Solana.
+    pub chain_id: Option<u64>,
+    pub native_asset: String,
+    pub native_decimals: u8,
+    pub tokens: Vec<TokenInfo>,
+    /// Blocks on top of the including one before a transaction counts as confirmed
+    /// (1 = included).
+    pub confirmations: u64,
+}
+
+impl NetworkInfo {
+    /// The decimals of `asset` (native or a configured token), `None` if unknown.
+    pub fn decimals_of(&self, asset: &str) -> Option<u8> {
+        if asset == self.native_asset {
+            return Some(self.native_decimals);
+        }
+        self.tokens
+            .iter()
+            .find(|t| t.symbol == asset)
+            .map(|t| t.decimals)
+    }
+}
+
+/// What to send, in the asset's smallest units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxIntent {
+    pub from: String,
+    pub to: String,
+    /// Native asset symbol or a configured token symbol.
+    pub asset: String,
+    /// Base units (wei, token units, lamports).
+    pub amount: u128,
+    /// EVM call data (a contract call; `to` is the contract).
+    pub data: Option<Vec<u8>>,
+}
+
+/// EIP-1559 fees, in wei per gas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fees {
+    pub max_fee_per_gas: u128,
+    pub max_priority_fee_per_gas: u128,
+}
+
+/// How fees are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeeChoice {
+    /// What the network suggests now.
+    Suggested,
+    /// A replacement: at least 12.5 % above `previous` on both fields (what nodes require to
+    /// replace a pending transaction), and at least what the network suggests now.
+    Replace { previous: Fees },
+}
+
+/// A transaction built and ready to be signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// What the signer pool signs.
+    pub payload: SignPayload,
+    /// The adapter's encoding of the unsigned transaction, handed back to `assemble`.
+    pub unsigned: Vec<u8>,
+    /// The account nonce used (EVM).
+    pub nonce: Option<u64>,
+    pub fees: Option<Fees>,
+    pub gas_limit: Option<u64>,
+    /// The last block height at which the transaction can land (Solana blockhash expiry).
+    pub valid_until: Option<u64>,
+}
+
+/// A signed transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    /// The transaction hash (EVM, 0x-hex) or first signature (Solana, base58).
+    pub hash: String,
+    /// Wire bytes.
+    pub raw: Vec<u8>,
+}
+
+/// Failures of a chain call.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// No RPC endpoint answered (connection refused, timeout, all breakers open). Retrying
+    /// later may work; nothing was sent.
+    #[error("network {network} is unreachable: {detail}")]
+    Unavailable { network: String, detail: String },
+    /// The node refused the request for good (reverted estimate, insufficient funds,
+    /// invalid transaction).
+    #[error("{0}")]
+    Rejected(String),
+    /// The input does not fit the network (unknown asset, bad address).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a broadcast achieved.
+#[derive(Debug, thiserror::Error)]
+pub enum BroadcastError {
+    /// The transaction may or may not have reached the network (timeout, connection lost
+    /// after sending). Look its hash up before anything else; resending the same bytes is
+    /// safe, signing anew is not.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// Nothing was sent: no endpoint reachable.
+    #[error(transparent)]
+    Unavailable(ChainError),
+    /// The network refused it; `underpriced` when its fees are too low to enter the pool.
+    #[error("rejected: {reason}")]
+    Rejected { reason: String, underpriced: bool },
+}
+
+/// Where a transaction stands on chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not known to the network.
+    NotFound,
+    /// In the pool, not in a block yet.
+    Pending,
+    /// In a block.
+    Included {
+        block: u64,
+        /// 1 = in the newest block.
+        confirmations: u64,
+        /// False when the transaction reverted (EVM) or failed (Solana); it still used
+        /// its nonce and paid its fee.
+        success: bool,
+        /// The fee paid, in the native asset's base units.
+        fee: Option<u128>,
+    },
+    /// Can never land any more (Solana: its blockhash expired).
+    Expired,
+}
+
+/// Account-nonce state of an address (EVM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountNonces {
+    /// Transactions included in blocks (the next nonce a block will take).
+    pub mined: u64,
+    /// Including those waiting in the node's pool.
+    pub pending: u64,
+}
+
+/// A balance, in base units and as a decimal string.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Balance {
+    pub asset: String,
+    /// Base units as a decimal integer string.
+    pub raw: String,
+    pub decimals: u8,
+}
+
+/// One RPC endpoint's health, for metrics and readiness.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EndpointHealth {
+    /// `scheme://host:port` only: RPC URLs often carry an API key in the path or query.
+    pub endpoint: String,
+    pub health: crate::health::MemberHealth,
+}
+
+/// One network's client: builds, assembles, broadcasts and looks up transactions.
+#[async_trait]
+pub trait ChainClient: Send + Sync + fmt::Debug {
+    fn network(&self) -> &NetworkInfo;
+    fn endpoint_health(&self) -> Vec<EndpointHealth>;
+    /// Account nonces of `address`; `None` for chains without account nonces (Solana).
+    async fn nonces(&self, address: &str) -> Result<Option<AccountNonces>, ChainError>;
+    /// Builds the transaction for `intent` (with `nonce` on EVM), estimating gas and fees.
+    async fn prepare(
+        &self,
+        intent: &TxIntent,
+        nonce: Option<u64>,
+        fees: FeeChoice,
+    ) -> Result<Prepared, ChainError>;
+    /// Attaches the pool's signature; checks it verifies for `from`.
+    fn assemble(
+        &self,
+        prepared: &Prepared,
+        from: &str,
+        signature: &SignatureOutput,
+    ) -> Result<SignedTx, ChainError>;
+    async fn broadcast(&self, tx: &SignedTx) -> Result<(), BroadcastError>;
+    /// Where `hash` stands; `valid_until` is the transaction's expiry height, if any.
+    async fn lookup(&self, hash: &str, valid_until: Option<u64>) -> Result<Lookup, ChainError>;
+    /// Native and token balances of `address`.
+    async fn balances(&self, address: &str) -> Result<Vec<Balance>, ChainError>;
+}
+
+/// The configured networks, by name.
+pub trait NetworkDirectory: Send + Sync + fmt::Debug {
+    fn get(&self, name: &str) -> Option<std::sync::Arc<dyn ChainClient>>;
+    /// Every network, ordered by name.
+    fn all(&self) -> Vec<std::sync::Arc<dyn ChainClient>>;
+}

@@ -10,6 +10,7 @@ mod m0003_policies;
 mod m0004_transactions;
 mod m0005_approvals;
 mod m0006_approver_groups;
+mod m0007_chain_execution;
 
 /// The control-plane schema: tenants, API keys, wallets, signatures, events, policies, transaction requests.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_transactions::Migration),
             Box::new(m0005_approvals::Migration),
             Box::new(m0006_approver_groups::Migration),
+            Box::new(m0007_chain_execution::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::ecdsa;
 use crate::eddsa;
-use crate::health::{PartyHealthSnapshot, PoolHealth};
+use crate::health::{MemberHealth, PoolHealth};
 use crate::identity::{IdentityKey, PublicIdentity};
 use crate::metrics::PoolMetrics;
 use crate::secure::{self, EventVerifier};
@@ -465,7 +465,7 @@ impl Coordinator {
     }
 
     /// The health of every party (breaker state, score, latency).
-    pub fn party_health(&self) -> Vec<PartyHealthSnapshot> {
+    pub fn party_health(&self) -> Vec<MemberHealth> {
         self.health.snapshot()
     }
 

@@ -19,7 +19,10 @@ mod coordinator;
 mod delivery;
 mod ecdsa;
 mod eddsa;
-pub mod health;
+/// Party health: the breakers live in `waas_core::health`, shared with RPC pools.
+pub mod health {
+    pub use waas_core::health::*;
+}
 mod identity;
 pub mod metrics;
 pub mod net;

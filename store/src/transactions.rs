@@ -1,20 +1,21 @@
 //! `TransactionRepository` on sea-orm.
 
-use crate::entities::{transaction_approvals, transactions};
+use crate::entities::{account_nonces, transaction_approvals, transactions};
 use crate::{SqlStore, corrupt, db_error, events, paginate};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use waas_core::chain::Chain;
-use waas_core::ports::{Page, PageRequest, RepositoryError};
+use waas_core::ports::{AccountNonces, Page, PageRequest, RepositoryError};
 use waas_core::{TenantId, TransactionId, WalletId};
 use waas_policy::Decimal;
 use waas_wallets::{
-    Approval, Decide, RecentSpend, Refusal, StateOf, TransactionRepository, TransactionRequest,
-    TransactionState, Transition, decision_events,
+    Approval, Change, Decide, Execution, NonceBook, NonceTransition, RecentSpend, Refusal, StateOf,
+    TransactionRepository, TransactionRequest, TransactionState, Transition, decision_events,
 };
 
 fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryError> {
@@ -36,6 +37,7 @@ fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryE
         decision: serde_json::from_str(&row.decision).map_err(|_| corrupt("decision"))?,
         requested_by: row.requested_by,
         approvals: Vec::new(),
+        execution: serde_json::from_str(&row.execution).map_err(|_| corrupt("execution"))?,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -77,7 +79,132 @@ fn to_row(request: &TransactionRequest) -> Result<transactions::ActiveModel, Rep
         requested_by: Set(request.requested_by.clone()),
         created_at: Set(request.created_at),
         updated_at: Set(request.updated_at),
+        execution: Set(serde_json::to_string(&request.execution).map_err(|_| corrupt("execution"))?),
+        nonce: Set(nonce_column(&request.execution)?),
+        tx_hash: Set(request.execution.attempts.last().map(|a| a.hash.clone())),
+        claimed_until: Set(None),
     })
+}
+
+fn nonce_column(execution: &Execution) -> Result<Option<i64>, RepositoryError> {
+    execution
+        .nonce
+        .map(|n| i64::try_from(n).map_err(|_| corrupt("nonce")))
+        .transpose()
+}
+
+/// Writes a change decided under the tenant lock: state, execution record (and the nonce
+/// and hash columns it implies), a released nonce, an approval, the events.
+async fn write_change(
+    txn: &DatabaseTransaction,
+    request: &TransactionRequest,
+    change: Change,
+    at: DateTime<Utc>,
+) -> Result<(), RepositoryError> {
+    let id = request.id;
+    let mut update = transactions::Entity::update_many()
+        .col_expr(
+            transactions::Column::State,
+            Expr::value(change.state.as_str()),
+        )
+        .col_expr(transactions::Column::UpdatedAt, Expr::value(at));
+    let mut execution = change.execution.clone();
+    if change.release_nonce
+        && let (Some(from), Some(nonce)) = (&request.execution.from, request.execution.nonce)
+    {
+        let mut book = load_book(txn, &request.network, from).await?;
+        book.release(nonce);
+        store_book(txn, &request.network, from, &book, at).await?;
+        execution
+            .get_or_insert_with(|| request.execution.clone())
+            .nonce = None;
+    }
+    if let Some(execution) = &execution {
+        update = update
+            .col_expr(
+                transactions::Column::Execution,
+                Expr::value(serde_json::to_string(execution).map_err(|_| corrupt("execution"))?),
+            )
+            .col_expr(
+                transactions::Column::Nonce,
+                Expr::value(nonce_column(execution)?),
+            )
+            .col_expr(
+                transactions::Column::TxHash,
+                Expr::value(execution.attempts.last().map(|a| a.hash.clone())),
+            );
+    }
+    update
+        .filter(transactions::Column::Id.eq(id.to_string()))
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    if let Some(approval) = &change.approval {
+        transaction_approvals::ActiveModel {
+            transaction_id: Set(id.to_string()),
+            approver: Set(approval.approver.clone()),
+            approved: Set(approval.approved),
+            at: Set(approval.at),
+        }
+        .insert(txn)
+        .await
+        .map_err(db_error)?;
+    }
+    for event in change.events {
+        events::append(txn, event, at).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
+async fn load_book(
+    txn: &DatabaseTransaction,
+    network: &str,
+    address: &str,
+) -> Result<NonceBook, RepositoryError> {
+    let row = account_nonces::Entity::find_by_id((network.to_string(), address.to_string()))
+        .one(txn)
+        .await
+        .map_err(db_error)?;
+    Ok(match row {
+        Some(row) => NonceBook {
+            next: u64::try_from(row.next_nonce).map_err(|_| corrupt("nonce book"))?,
+            released: serde_json::from_str(&row.released).map_err(|_| corrupt("nonce book"))?,
+        },
+        None => NonceBook::default(),
+    })
+}
+
+async fn store_book(
+    txn: &DatabaseTransaction,
+    network: &str,
+    address: &str,
+    book: &NonceBook,
+    at: DateTime<Utc>,
+) -> Result<(), RepositoryError> {
+    let model = account_nonces::ActiveModel {
+        network: Set(network.to_string()),
+        address: Set(address.to_string()),
+        next_nonce: Set(i64::try_from(book.next).map_err(|_| corrupt("nonce book"))?),
+        released: Set(serde_json::to_string(&book.released).map_err(|_| corrupt("nonce book"))?),
+        updated_at: Set(at),
+    };
+    account_nonces::Entity::insert(model)
+        .on_conflict(
+            OnConflict::columns([
+                account_nonces::Column::Network,
+                account_nonces::Column::Address,
+            ])
+            .update_columns([
+                account_nonces::Column::NextNonce,
+                account_nonces::Column::Released,
+                account_nonces::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -140,38 +267,108 @@ impl TransactionRepository for SqlStore {
             Ok(change) => change,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        transactions::Entity::update_many()
-            .col_expr(
-                transactions::Column::State,
-                sea_orm::sea_query::Expr::value(change.state.as_str()),
-            )
-            .col_expr(
-                transactions::Column::UpdatedAt,
-                sea_orm::sea_query::Expr::value(at),
-            )
-            .filter(transactions::Column::Id.eq(id.to_string()))
-            .exec(&txn)
-            .await
-            .map_err(db_error)?;
-        if let Some(approval) = &change.approval {
-            transaction_approvals::ActiveModel {
-                transaction_id: Set(id.to_string()),
-                approver: Set(approval.approver.clone()),
-                approved: Set(approval.approved),
-                at: Set(approval.at),
-            }
-            .insert(&txn)
-            .await
-            .map_err(db_error)?;
-        }
-        for event in change.events {
-            events::append(&txn, event, at).await.map_err(db_error)?;
-        }
+        write_change(&txn, &request, change, at).await?;
         let updated = load(&txn, tenant, id).await?;
         txn.commit().await.map_err(db_error)?;
         updated
             .map(Ok)
             .ok_or_else(|| corrupt("transaction vanished"))
+    }
+
+    async fn transition_with_nonce(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        at: DateTime<Utc>,
+        (network, address): (&str, &str),
+        chain: AccountNonces,
+        transition: NonceTransition<'_>,
+    ) -> Result<Result<TransactionRequest, Refusal>, RepositoryError> {
+        let txn = self.db.begin().await.map_err(db_error)?;
+        // The tenant lock serializes every allocation from this tenant's books (an address
+        // belongs to one wallet, a wallet to one tenant).
+        events::lock_tenant(&txn, tenant).await.map_err(db_error)?;
+        let Some(request) = load(&txn, tenant, id).await? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        let mut book = load_book(&txn, network, address).await?;
+        let nonce = book.allocate(chain);
+        let change = match transition(&request, nonce) {
+            Ok(change) => change,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        store_book(&txn, network, address, &book, at).await?;
+        write_change(&txn, &request, change, at).await?;
+        let updated = load(&txn, tenant, id).await?;
+        txn.commit().await.map_err(db_error)?;
+        updated
+            .map(Ok)
+            .ok_or_else(|| corrupt("transaction vanished"))
+    }
+
+    async fn claim(
+        &self,
+        id: TransactionId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError> {
+        let result = transactions::Entity::update_many()
+            .col_expr(transactions::Column::ClaimedUntil, Expr::value(Some(until)))
+            .filter(transactions::Column::Id.eq(id.to_string()))
+            .filter(
+                Condition::any()
+                    .add(transactions::Column::ClaimedUntil.is_null())
+                    .add(transactions::Column::ClaimedUntil.lt(now)),
+            )
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn unclaim(&self, id: TransactionId) -> Result<(), RepositoryError> {
+        transactions::Entity::update_many()
+            .col_expr(
+                transactions::Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(transactions::Column::Id.eq(id.to_string()))
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn moving(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<(TenantId, TransactionId)>, RepositoryError> {
+        let states = TransactionState::MOVING.map(|s| s.as_str().to_string());
+        let rows: Vec<(String, String)> = transactions::Entity::find()
+            .select_only()
+            .column(transactions::Column::TenantId)
+            .column(transactions::Column::Id)
+            .filter(transactions::Column::State.is_in(states))
+            .filter(
+                Condition::any()
+                    .add(transactions::Column::ClaimedUntil.is_null())
+                    .add(transactions::Column::ClaimedUntil.lt(now)),
+            )
+            .order_by_asc(transactions::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        rows.into_iter()
+            .map(|(tenant, id)| {
+                Ok((
+                    TenantId::parse(&tenant).ok_or_else(|| corrupt("transaction tenant"))?,
+                    TransactionId::parse(&id).ok_or_else(|| corrupt("transaction id"))?,
+                ))
+            })
+            .collect()
     }
 
     async fn list(

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use waas_core::error::{ErrorCode, FieldError, validate_name};
 use waas_core::event::NewEvent;
 use waas_core::ports::{
-    Clock, CustodyError, KeyGenRequest, Page, PageRequest, RepositoryError, SignPayload,
-    SignRequest, SignatureOutput, SignerError, SignerPool,
+    ChainError, Clock, CustodyError, KeyGenRequest, Page, PageRequest, RepositoryError,
+    SignPayload, SignRequest, SignatureOutput, SignerError, SignerPool,
 };
 use waas_core::{Chain, SignatureId, TenantId, WalletId};
 
@@ -27,6 +27,8 @@ pub enum WalletsError {
     Signer(#[from] SignerError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
     #[error("bug: {0}")]
     Bug(String),
 }
@@ -46,6 +48,9 @@ impl WalletsError {
             WalletsError::Signer(SignerError::Custody(CustodyError::Unavailable(_))) => {
                 ErrorCode::CustodyUnavailable
             }
+            WalletsError::Chain(ChainError::Unavailable { .. }) => ErrorCode::ChainUnavailable,
+            WalletsError::Chain(ChainError::Rejected(_)) => ErrorCode::ChainRejected,
+            WalletsError::Chain(ChainError::Invalid(_)) => ErrorCode::ValidationFailed,
             WalletsError::Signer(_) | WalletsError::Repository(_) | WalletsError::Bug(_) => {
                 ErrorCode::Internal
             }
@@ -60,7 +65,8 @@ impl WalletsError {
             }) => Some(*retry_after_secs),
             WalletsError::Signer(SignerError::Unavailable { .. })
             | WalletsError::Signer(SignerError::Transport(_))
-            | WalletsError::Signer(SignerError::Custody(CustodyError::Unavailable(_))) => Some(5),
+            | WalletsError::Signer(SignerError::Custody(CustodyError::Unavailable(_)))
+            | WalletsError::Chain(ChainError::Unavailable { .. }) => Some(5),
             _ => None,
         }
     }
@@ -76,6 +82,7 @@ impl WalletsError {
             WalletsError::Conflict(detail) | WalletsError::Forbidden(detail) => {
                 Some(detail.clone())
             }
+            WalletsError::Chain(e) => Some(e.to_string()),
             _ => None,
         }
     }
@@ -211,6 +218,28 @@ impl WalletService {
         page: &PageRequest,
     ) -> Result<Page<Wallet>, WalletsError> {
         Ok(self.wallets.list_wallets(tenant_id, page).await?)
+    }
+
+    /// Signs `payload` with a wallet's key under a policy decision's quorum (transaction
+    /// requests; nothing is recorded as a standalone signature).
+    pub async fn sign_for_transaction(
+        &self,
+        wallet: &Wallet,
+        payload: SignPayload,
+        quorum: Option<waas_core::ports::SigningQuorum>,
+    ) -> Result<SignatureOutput, WalletsError> {
+        Ok(self
+            .pool
+            .sign(SignRequest {
+                tenant_id: wallet.tenant_id,
+                key_id: wallet.id,
+                scheme: wallet.scheme,
+                payload,
+                public_key: wallet.public_key.clone(),
+                public_data: wallet.public_data.clone(),
+                quorum,
+            })
+            .await?)
     }
 
     /// Signs with a wallet's key and records the signature.

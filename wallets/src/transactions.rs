@@ -4,8 +4,10 @@
 //! hold under concurrency: two requests can never both pass a limit only one fits.
 //!
 //! States: `pending_policy` (recorded, being evaluated) → `rejected` | `pending_approval`
-//! | `approved` → `signing` → `signed`. Approvals, signing and broadcast come next.
+//! | `approved` → `signing` → `signed` → `broadcast` → `confirmed` | `failed` | `dropped` |
+//! `replaced` (see `execution`); `cancelled` and `expired` before signing.
 
+use crate::execution::{Execution, base_units};
 use crate::policies::{PolicyService, PriceOracle};
 use crate::service::WalletsError;
 use async_trait::async_trait;
@@ -15,7 +17,9 @@ use std::sync::Arc;
 use waas_core::chain::Chain;
 use waas_core::error::FieldError;
 use waas_core::event::NewEvent;
-use waas_core::ports::{Clock, Page, PageRequest, RepositoryError};
+use waas_core::ports::{
+    AccountNonces, Clock, NetworkDirectory, Page, PageRequest, RepositoryError,
+};
 use waas_core::{TenantId, TransactionId, WalletId};
 use waas_policy::{Context, Decimal, Decision, Outcome, Policy, Spent, Transaction, VelocityScope};
 
@@ -28,9 +32,33 @@ pub enum TransactionState {
     Approved,
     Signing,
     Signed,
+    Broadcast,
+    Confirmed,
+    /// Refused by the network, or included and reverted.
+    Failed,
+    /// Another transaction took its nonce; it can never be included.
+    Dropped,
+    /// A cancellation (zero-value replacement) was included instead.
+    Replaced,
     Cancelled,
     Expired,
 }
+
+const ALL_STATES: [TransactionState; 13] = [
+    TransactionState::PendingPolicy,
+    TransactionState::Rejected,
+    TransactionState::PendingApproval,
+    TransactionState::Approved,
+    TransactionState::Signing,
+    TransactionState::Signed,
+    TransactionState::Broadcast,
+    TransactionState::Confirmed,
+    TransactionState::Failed,
+    TransactionState::Dropped,
+    TransactionState::Replaced,
+    TransactionState::Cancelled,
+    TransactionState::Expired,
+];
 
 impl TransactionState {
     pub fn as_str(self) -> &'static str {
@@ -41,25 +69,27 @@ impl TransactionState {
             TransactionState::Approved => "approved",
             TransactionState::Signing => "signing",
             TransactionState::Signed => "signed",
+            TransactionState::Broadcast => "broadcast",
+            TransactionState::Confirmed => "confirmed",
+            TransactionState::Failed => "failed",
+            TransactionState::Dropped => "dropped",
+            TransactionState::Replaced => "replaced",
             TransactionState::Cancelled => "cancelled",
             TransactionState::Expired => "expired",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            TransactionState::PendingPolicy,
-            TransactionState::Rejected,
-            TransactionState::PendingApproval,
-            TransactionState::Approved,
-            TransactionState::Signing,
-            TransactionState::Signed,
-            TransactionState::Cancelled,
-            TransactionState::Expired,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        ALL_STATES.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// States the executor still has work in.
+    pub const MOVING: [TransactionState; 4] = [
+        TransactionState::Approved,
+        TransactionState::Signing,
+        TransactionState::Signed,
+        TransactionState::Broadcast,
+    ];
 
     /// Whether a request in this state counts toward velocity limits (it may still move
     /// money).
@@ -71,6 +101,8 @@ impl TransactionState {
                 | TransactionState::Approved
                 | TransactionState::Signing
                 | TransactionState::Signed
+                | TransactionState::Broadcast
+                | TransactionState::Confirmed
         )
     }
 }
@@ -96,6 +128,8 @@ pub struct TransactionRequest {
     pub requested_by: String,
     /// Approvals and rejections so far, oldest first.
     pub approvals: Vec<Approval>,
+    /// How it is being carried out on chain (empty before `signing`).
+    pub execution: Execution,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -109,12 +143,46 @@ pub struct Approval {
     pub at: DateTime<Utc>,
 }
 
-/// What a state change does: the new state, an approval to record, the events.
+/// What a state change does: the new state, an approval to record, the execution record,
+/// the events.
 #[derive(Clone, Debug)]
 pub struct Change {
     pub state: TransactionState,
     pub approval: Option<Approval>,
+    /// Replaces the stored execution record when set.
+    pub execution: Option<Execution>,
+    /// Gives the request's nonce back to its nonce book (its transaction never reached a
+    /// pool) and clears it from the request.
+    pub release_nonce: bool,
     pub events: Vec<NewEvent>,
+}
+
+impl Change {
+    /// A move to `state`.
+    pub fn to(state: TransactionState) -> Self {
+        Self {
+            state,
+            approval: None,
+            execution: None,
+            release_nonce: false,
+            events: Vec::new(),
+        }
+    }
+
+    /// Stays in `state` (only the execution record or events change).
+    pub fn keep(state: TransactionState) -> Self {
+        Self::to(state)
+    }
+
+    pub fn with_execution(mut self, execution: Execution) -> Self {
+        self.execution = Some(execution);
+        self
+    }
+
+    pub fn with_event(mut self, event: NewEvent) -> Self {
+        self.events.push(event);
+        self
+    }
 }
 
 /// Why a state change is refused.
@@ -151,6 +219,10 @@ pub type Decide<'a> = &'a (dyn Fn(&[RecentSpend]) -> Decision + Send + Sync);
 
 /// The state a decision puts a request in.
 pub type StateOf<'a> = &'a (dyn Fn(&Decision) -> TransactionState + Send + Sync);
+
+/// Decides a state change given a freshly allocated nonce (called under the tenant lock).
+pub type NonceTransition<'a> =
+    &'a (dyn Fn(&TransactionRequest, u64) -> Result<Change, Refusal> + Send + Sync);
 
 /// Persistence of transaction requests.
 #[async_trait]
@@ -191,6 +263,33 @@ pub trait TransactionRepository: Send + Sync {
         tenant: TenantId,
         page: &PageRequest,
     ) -> Result<Page<TransactionRequest>, RepositoryError>;
+    /// Like `transition`, after allocating a nonce from the book of `(network, address)`
+    /// (`NonceBook::allocate` with the chain's view). The nonce is used only if the change
+    /// is written; the request row stores it, and no two requests of a wallet ever hold
+    /// the same nonce on one network.
+    async fn transition_with_nonce(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        at: DateTime<Utc>,
+        book: (&str, &str),
+        chain: AccountNonces,
+        transition: NonceTransition<'_>,
+    ) -> Result<Result<TransactionRequest, Refusal>, RepositoryError>;
+    /// Leases a request to this worker until `until`, if no lease is running at `now`.
+    async fn claim(
+        &self,
+        id: TransactionId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, RepositoryError>;
+    async fn unclaim(&self, id: TransactionId) -> Result<(), RepositoryError>;
+    /// Requests in a moving state with no running lease, oldest first.
+    async fn moving(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<(TenantId, TransactionId)>, RepositoryError>;
 }
 
 /// What a client asks for.
@@ -214,6 +313,7 @@ pub struct TransactionService {
     wallets: Arc<crate::service::WalletService>,
     policies: Arc<PolicyService>,
     oracle: Arc<dyn PriceOracle>,
+    networks: Arc<dyn NetworkDirectory>,
     clock: Arc<dyn Clock>,
 }
 
@@ -230,10 +330,28 @@ struct Checked {
     asset: String,
 }
 
-fn validate(chain: Chain, input: &NewTransaction) -> Result<Checked, Vec<FieldError>> {
+fn validate(
+    chain: Chain,
+    networks: &dyn NetworkDirectory,
+    input: &NewTransaction,
+) -> Result<Checked, Vec<FieldError>> {
     let mut errors = Vec::new();
-    if input.network.trim().is_empty() || input.network.len() > 128 {
-        errors.push(FieldError::new("/network", "must be 1 to 128 characters"));
+    let network = networks.get(input.network.trim());
+    let info = network.as_ref().map(|n| n.network());
+    match info {
+        None => errors.push(FieldError::new(
+            "/network",
+            "is not a configured network (GET /v1/networks lists them)",
+        )),
+        Some(info) if info.chain != chain => errors.push(FieldError::new(
+            "/network",
+            format!(
+                "is a {} network; this wallet signs for {}",
+                info.chain.as_str(),
+                chain.as_str()
+            ),
+        )),
+        Some(_) => {}
     }
     let to = input.to.trim();
     let to_ok = match chain {
@@ -253,12 +371,14 @@ fn validate(chain: Chain, input: &NewTransaction) -> Result<Checked, Vec<FieldEr
             },
         ));
     }
+    // A contract call may move no value; a transfer must.
     let amount = match Decimal::from_str_exact(input.amount.trim()) {
         Ok(amount) if amount > Decimal::ZERO => amount,
+        Ok(amount) if amount == Decimal::ZERO && input.data.is_some() => amount,
         _ => {
             errors.push(FieldError::new(
                 "/amount",
-                "must be a positive decimal string such as \"1.5\"",
+                "must be a positive decimal string such as \"1.5\" (\"0\" only with call data)",
             ));
             Decimal::ZERO
         }
@@ -267,12 +387,31 @@ fn validate(chain: Chain, input: &NewTransaction) -> Result<Checked, Vec<FieldEr
         .asset
         .as_deref()
         .map(|a| a.trim().to_ascii_uppercase())
-        .unwrap_or_else(|| match chain {
-            Chain::Evm => "ETH".into(),
-            Chain::Solana => "SOL".into(),
+        .unwrap_or_else(|| match (info, chain) {
+            (Some(info), _) => info.native_asset.clone(),
+            (None, Chain::Evm) => "ETH".into(),
+            (None, Chain::Solana) => "SOL".into(),
         });
-    if asset.is_empty() || asset.len() > 32 {
-        errors.push(FieldError::new("/asset", "must be 1 to 32 characters"));
+    if let Some(info) = info.filter(|i| i.chain == chain) {
+        match info.decimals_of(&asset) {
+            None => errors.push(FieldError::new(
+                "/asset",
+                format!("is not an asset of network {}", info.name),
+            )),
+            Some(decimals) if base_units(amount, decimals).is_none() => {
+                errors.push(FieldError::new(
+                    "/amount",
+                    format!("{asset} has {decimals} decimals; the amount has more or is too large"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if input.data.is_some() && asset != info.native_asset {
+            errors.push(FieldError::new(
+                "/data",
+                "call data goes with the native asset (a contract call); token transfers build their own",
+            ));
+        }
     }
     let data = match (&input.data, chain) {
         (None, _) => None,
@@ -348,6 +487,7 @@ impl TransactionService {
         wallets: Arc<crate::service::WalletService>,
         policies: Arc<PolicyService>,
         oracle: Arc<dyn PriceOracle>,
+        networks: Arc<dyn NetworkDirectory>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -356,6 +496,7 @@ impl TransactionService {
             wallets,
             policies,
             oracle,
+            networks,
             clock,
         }
     }
@@ -408,6 +549,8 @@ impl TransactionService {
             let subject = request.id.to_string();
             if now > request.created_at + window {
                 return Ok(Change {
+                    execution: None,
+                    release_nonce: false,
                     state: TransactionState::Expired,
                     approval: None,
                     events: vec![NewEvent {
@@ -479,6 +622,8 @@ impl TransactionService {
                 });
             }
             Ok(Change {
+                execution: None,
+                release_nonce: false,
                 state,
                 approval: Some(Approval {
                     approver: approver.to_string(),
@@ -557,6 +702,8 @@ impl TransactionService {
                 )));
             }
             Ok(Change {
+                execution: None,
+                release_nonce: false,
                 state: TransactionState::Cancelled,
                 approval: None,
                 events: vec![NewEvent {
@@ -584,7 +731,8 @@ impl TransactionService {
             amount,
             data,
             asset,
-        } = validate(wallet.chain, &input).map_err(WalletsError::Validation)?;
+        } = validate(wallet.chain, self.networks.as_ref(), &input)
+            .map_err(WalletsError::Validation)?;
         let active = self.policies.active(tenant).await?;
         let policy = self.policies.compile_active(&active)?;
         let now = self.clock.now();
@@ -628,6 +776,7 @@ impl TransactionService {
             },
             requested_by: requested_by.to_string(),
             approvals: Vec::new(),
+            execution: Execution::default(),
             created_at: now,
             updated_at: now,
         };

@@ -65,6 +65,7 @@ fn test() -> anyhow::Result<()> {
     let postgres = Postgres::ensure()?;
     postgres.drop_leftover_databases();
     let moto = ensure_moto()?;
+    let anvil = ensure_anvil()?;
     let hsm = SoftHsm::prepare()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
@@ -80,6 +81,7 @@ fn test() -> anyhow::Result<()> {
         .args(["test", "--workspace"])
         .env("WAAS_TEST_POSTGRES_URL", &postgres.url)
         .env("WAAS_TEST_MOTO_SERVER", &moto)
+        .env("WAAS_TEST_ANVIL", &anvil)
         .env("SOFTHSM2_CONF", &hsm.conf)
         .env("WAAS_TEST_PKCS11_MODULE", &hsm.module)
         .env("WAAS_TEST_PKCS11_TOKEN", SoftHsm::TOKEN)
@@ -284,6 +286,35 @@ fn ensure_moto() -> anyhow::Result<String> {
         }
     }
     bail!("moto_server is not available and could not be installed (pip install 'moto[server]')")
+}
+
+/// The anvil Ethereum dev node binary, installed from npm (`@foundry-rs/anvil`, whose
+/// optional native package carries the binary) into a cache outside the checkout.
+fn ensure_anvil() -> anyhow::Result<PathBuf> {
+    const VERSION: &str = "1.7.1";
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
+    let dir = PathBuf::from(home).join(".cache/waas/tools");
+    let binary = dir.join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    let works = |path: &PathBuf| succeeds(Command::new(path).arg("--version"));
+    if works(&binary) {
+        return Ok(binary);
+    }
+    eprintln!(
+        "xtask: installing anvil {VERSION} from npm into {}",
+        dir.display()
+    );
+    std::fs::create_dir_all(&dir)?;
+    run(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir)
+        .arg(format!("@foundry-rs/anvil@{VERSION}")))?;
+    if works(&binary) {
+        return Ok(binary);
+    }
+    bail!(
+        "anvil is not available at {} after npm install",
+        binary.display()
+    )
 }
 
 /// A SoftHSM2 token in a private directory, removed afterwards.

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod networks;
 pub mod operator;
 pub mod policies;
 pub mod tenants;
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(wallets::router())
         .merge(policies::router())
         .merge(transactions::router())
+        .merge(networks::router())
         .merge(events::router())
         .merge(crate::openapi::router())
 }

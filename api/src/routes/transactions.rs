@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use waas_core::{TransactionId, WalletId};
 use waas_tenants::Scope;
-use waas_wallets::NewTransaction;
+use waas_wallets::{NewTransaction, Purpose, TransactionState, WalletsError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/transactions/{transaction_id}/approve", post(approve))
         .route("/v1/transactions/{transaction_id}/reject", post(reject))
         .route("/v1/transactions/{transaction_id}/cancel", post(cancel))
+        .route("/v1/transactions/{transaction_id}/speed-up", post(speed_up))
 }
 
 async fn decide(
@@ -45,6 +46,7 @@ async fn decide(
             approved,
         )
         .await?;
+    state.kick(&decided);
     Ok(Json(decided.into()))
 }
 
@@ -81,7 +83,10 @@ pub async fn reject(
     decide(state, caller, transaction_id, false).await
 }
 
-/// Cancel a request before signing starts (its requester, or an admin).
+/// Cancel a request (its requester, or an admin). Before signing it is simply `cancelled`.
+/// Once broadcast (EVM), a zero-value transfer to the wallet itself with higher fees is
+/// sent at the same nonce: if it is included first the request ends `replaced`; if the
+/// original wins the race, `confirmed`.
 #[utoipa::path(post, path = "/v1/transactions/{transaction_id}/cancel", tag = "transactions", security(("api_key" = ["sign"])),
     params(("transaction_id" = String, Path, description = "Transaction id")),
     responses(
@@ -96,11 +101,55 @@ pub async fn cancel(
     let tenant = caller.tenant_with(Scope::Sign)?;
     let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
     let is_admin = caller.0.has_scope(Scope::Admin);
+    let request = state.transactions.get(tenant, id).await?;
+    if matches!(
+        request.state,
+        TransactionState::Broadcast | TransactionState::Signed
+    ) {
+        if request.requested_by != caller.actor() && !is_admin {
+            return Err(WalletsError::Forbidden(
+                "only the requester or an admin can cancel a request".into(),
+            )
+            .into());
+        }
+        let replaced = state.executor.replace(tenant, id, Purpose::Cancel).await?;
+        return Ok(Json(replaced.into()));
+    }
     let cancelled = state
         .transactions
         .cancel(tenant, id, &caller.actor(), is_admin)
         .await?;
     Ok(Json(cancelled.into()))
+}
+
+/// Speed up a broadcast transaction (EVM): the same transfer is signed again at the same
+/// nonce with fees at least 12.5 % higher (and at least what the network suggests now) and
+/// sent; whichever of the attempts is included completes the request. The request's
+/// requester or an admin.
+#[utoipa::path(post, path = "/v1/transactions/{transaction_id}/speed-up", tag = "transactions", security(("api_key" = ["sign"])),
+    params(("transaction_id" = String, Path, description = "Transaction id")),
+    responses(
+        (status = 200, body = TransactionResponse, description = "The replacement is signed and sent; `chain_execution.attempts` lists it"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "Not broadcast (nothing to speed up)"),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+        (status = "5XX", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn speed_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(transaction_id): Path<String>,
+) -> Result<Json<TransactionResponse>, ApiError> {
+    let tenant = caller.tenant_with(Scope::Sign)?;
+    let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
+    let request = state.transactions.get(tenant, id).await?;
+    if request.requested_by != caller.actor() && !caller.0.has_scope(Scope::Admin) {
+        return Err(WalletsError::Forbidden(
+            "only the requester or an admin can speed a request up".into(),
+        )
+        .into());
+    }
+    let replaced = state.executor.replace(tenant, id, Purpose::SpeedUp).await?;
+    Ok(Json(replaced.into()))
 }
 
 /// Request a transaction. The tenant's active policy decides at once: `rejected` (with the
@@ -138,6 +187,7 @@ pub async fn create_transaction(
             &by,
         )
         .await?;
+    state.kick(&created);
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 

@@ -11,6 +11,25 @@ pub fn fixture_primes() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json")
 }
 
+pub fn unreachable_network(
+    name: &str,
+    chain: waas_core::Chain,
+    chain_id: Option<u64>,
+) -> waas_chains::NetworkConfig {
+    waas_chains::NetworkConfig {
+        name: name.into(),
+        chain,
+        chain_id,
+        rpc_urls: vec!["http://127.0.0.1:9".into()],
+        native_asset: None,
+        native_decimals: None,
+        tokens: Vec::new(),
+        confirmations: 1,
+        price_source: "config".into(),
+        rpc_timeout_ms: 2_000,
+    }
+}
+
 pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
@@ -44,6 +63,14 @@ pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
         ]
         .into_iter()
         .collect(),
+        // Networks for policy and request tests; their RPC endpoint (the discard port) is
+        // unreachable, so requests stay `approved` with the error noted. Chain tests
+        // replace them with real nodes.
+        networks: vec![
+            unreachable_network("ethereum", waas_core::Chain::Evm, Some(1)),
+            unreachable_network("solana", waas_core::Chain::Solana, None),
+        ],
+        chain_poll_ms: 200,
         log: LogSettings {
             format: "json".into(),
             level: "warn".into(),

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod api_keys;
+mod chains;
 mod custody;
 mod errors;
 mod fixture;

@@ -123,7 +123,16 @@ async fn requests_are_decided_by_the_active_policy() {
     let id = small.body["id"].as_str().unwrap();
     let read = app.get(&format!("/v1/transactions/{id}"), &key).await;
     assert_eq!(read.status, 200);
-    assert_eq!(read.body, small.body);
+    // The executor may have noted meanwhile that the (unreachable) network cannot be
+    // reached: everything but that is as created.
+    let without_progress = |body: &Value| {
+        let mut body = body.clone();
+        body["chain_execution"]["last_error"] = Value::Null;
+        body["updated_at"] = Value::Null;
+        body
+    };
+    assert_eq!(without_progress(&read.body), without_progress(&small.body));
+    assert_eq!(read.body["state"], "approved");
     let listed = app.get("/v1/transactions?limit=100", &key).await;
     assert_eq!(listed.body["data"].as_array().unwrap().len(), 5);
     let (_, other) = app.tenant_with_key(ALL_SCOPES).await;

@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table. Only this crate sees them.
 
+pub mod account_nonces;
 pub mod api_keys;
 pub mod events;
 pub mod operator_credentials;

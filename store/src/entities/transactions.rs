@@ -25,6 +25,10 @@ pub struct Model {
     pub requested_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub execution: String,
+    pub nonce: Option<i64>,
+    pub tx_hash: Option<String>,
+    pub claimed_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,12 +1,14 @@
-//! Party health as the coordinator sees it: one circuit breaker per party, latency
-//! tracking, a health score, and per-session-kind timeouts that follow observed latency.
+//! Health of a pool of members (signer parties, RPC endpoints): one circuit breaker per
+//! member, latency tracking, a health score, and per-kind timeouts that follow observed
+//! latency.
 //!
-//! A breaker is `closed` (the party is used), `open` (it is skipped until a cooldown has
+//! A breaker is `closed` (the member is used), `open` (it is skipped until a cooldown has
 //! passed) or `half-open` (the cooldown has passed; the next call is a probe). It opens after
 //! `CONSECUTIVE_FAILURES` failures in a row, or when more than half of the last
 //! `WINDOW` calls failed. A failed probe reopens it with a cooldown twice as long, up to
-//! `MAX_COOLDOWN`; a successful call closes it. Because the coordinator polls every party's
-//! status every second, a half-open breaker is always probed: it never stays open.
+//! `MAX_COOLDOWN`; a successful call closes it. The signer coordinator polls every party's
+//! status every second and an RPC pool falls back to open members when no other is left, so
+//! a half-open breaker is always probed: it never stays open.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -103,9 +105,9 @@ impl Breaker {
     }
 }
 
-/// A snapshot of one party's health (for metrics and readiness).
+/// A snapshot of one member's health (for metrics and readiness).
 #[derive(Clone, Debug, PartialEq)]
-pub struct PartyHealthSnapshot {
+pub struct MemberHealth {
     pub index: u16,
     pub state: BreakerState,
     /// 0 (unusable) to 1 (healthy): success rate over recent calls, lowered by slowness.
@@ -115,7 +117,7 @@ pub struct PartyHealthSnapshot {
     pub opened_total: u64,
 }
 
-/// The breakers of every party, and the latency of each session kind.
+/// The breakers of every member, and the latency of each kind of call.
 #[derive(Debug)]
 pub struct PoolHealth {
     breakers: Vec<Mutex<Breaker>>,
@@ -137,7 +139,7 @@ impl PoolHealth {
             .map(|mut breaker| f(&mut breaker))
     }
 
-    /// Whether the party may be used now (closed, or half-open for a probe).
+    /// Whether the member may be used now (closed, or half-open for a probe).
     pub fn available(&self, index: u16) -> bool {
         self.with(index, |b| {
             b.refresh(Instant::now());
@@ -176,12 +178,12 @@ impl PoolHealth {
         });
     }
 
-    pub fn snapshot(&self) -> Vec<PartyHealthSnapshot> {
+    pub fn snapshot(&self) -> Vec<MemberHealth> {
         (0..u16::try_from(self.breakers.len()).unwrap_or(u16::MAX))
             .filter_map(|index| {
                 self.with(index, |b| {
                     b.refresh(Instant::now());
-                    PartyHealthSnapshot {
+                    MemberHealth {
                         index,
                         state: b.state,
                         score: b.score(),
@@ -194,7 +196,7 @@ impl PoolHealth {
             .collect()
     }
 
-    /// Health score of one party (0 when unknown).
+    /// Health score of one member (0 when unknown).
     pub fn score(&self, index: u16) -> f64 {
         self.with(index, |b| {
             b.refresh(Instant::now());

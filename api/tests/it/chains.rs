@@ -1,0 +1,451 @@
+//! Transactions on a real Ethereum dev node (anvil): native and ERC-20 transfers signed by
+//! the pool reach `confirmed`, 20 concurrent transfers from one wallet get consecutive
+//! nonces, the first (dead) RPC URL fails over, a stuck transfer is sped up, balances and
+//! networks are read from the node.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const DEV_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const CHAIN_ID: u64 = 31337;
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+/// An anvil process on a free loopback port, stopped (by its pid) when dropped.
+struct Anvil {
+    child: Child,
+    url: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn anvil_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("WAAS_TEST_ANVIL") {
+        return path.into();
+    }
+    let home = std::env::var_os("HOME").expect("HOME");
+    std::path::Path::new(&home)
+        .join(".cache/waas/tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+}
+
+impl Anvil {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = Command::new(anvil_binary())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--chain-id", &CHAIN_ID.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start anvil (cargo xtask test installs it; or set WAAS_TEST_ANVIL)");
+        let anvil = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
+        let started = Instant::now();
+        while anvil.try_rpc("eth_chainId", json!([])).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "anvil did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anvil
+    }
+
+    async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response = self
+            .client
+            .post(&self.url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let value: Value = response.json().await.map_err(|e| e.to_string())?;
+        if !value["error"].is_null() {
+            return Err(value["error"].to_string());
+        }
+        Ok(value["result"].clone())
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Value {
+        self.try_rpc(method, params)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Sends from the funded dev account and waits for the receipt.
+    async fn send_from_dev(&self, tx: Value) -> Value {
+        let mut tx = tx;
+        tx["from"] = json!(DEV_ACCOUNT);
+        let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
+        let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
+        assert_eq!(receipt["status"], "0x1", "{receipt}");
+        receipt
+    }
+
+    async fn balance(&self, address: &str) -> u128 {
+        hex_u128(&self.rpc("eth_getBalance", json!([address, "latest"])).await)
+    }
+
+    async fn token_balance(&self, token: &str, owner: &str) -> u128 {
+        let data = format!("0x70a08231{:0>64}", owner.trim_start_matches("0x"));
+        hex_u128(
+            &self
+                .rpc("eth_call", json!([{"to": token, "data": data}, "latest"]))
+                .await,
+        )
+    }
+}
+
+fn hex_u128(value: &Value) -> u128 {
+    let text = value
+        .as_str()
+        .expect("hex quantity")
+        .trim_start_matches("0x");
+    let text = text.trim_start_matches('0');
+    if text.is_empty() {
+        0
+    } else {
+        u128::from_str_radix(text, 16).expect("hex")
+    }
+}
+
+/// ERC-20 `transfer(to, amount)` call data.
+fn transfer_data(to: &str, amount: u128) -> String {
+    format!(
+        "0xa9059cbb{:0>64}{:064x}",
+        to.trim_start_matches("0x").to_ascii_lowercase(),
+        amount
+    )
+}
+
+/// Deploys the minimal ERC-20 fixture with `supply` to the dev account; returns its address.
+async fn deploy_token(anvil: &Anvil, supply: u128) -> String {
+    let bytecode = include_str!("../fixtures/MinimalToken.bin").trim();
+    let receipt = anvil
+        .send_from_dev(json!({"data": format!("0x{bytecode}{supply:064x}")}))
+        .await;
+    receipt["contractAddress"]
+        .as_str()
+        .expect("contract address")
+        .to_string()
+}
+
+async fn publish_allow_all(app: &TestApp, key: &str) {
+    let document = json!({
+        "default_action": {"type": "allow", "signing_quorum": 2},
+        "rules": [],
+    });
+    let saved = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/policies/draft",
+            Some(key),
+            Some(document),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let published = app
+        .post("/v1/policies/draft/publish", key, json!(null))
+        .await;
+    assert_eq!(published.status, 201, "{}", published.body);
+}
+
+/// Polls a request until `done` holds (or fails after `limit`).
+async fn wait_for(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let reply = app.get(&format!("/v1/transactions/{id}"), key).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if done(&reply.body) {
+            return reply.body;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "request {id} did not get there in {limit:?}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn confirmed(app: &TestApp, key: &str, id: &str) -> Value {
+    let body = wait_for(app, key, id, Duration::from_secs(180), |b| {
+        let state = b["state"].as_str().unwrap_or_default();
+        assert!(
+            !matches!(state, "failed" | "dropped" | "rejected" | "replaced"),
+            "request ended {state}: {b}"
+        );
+        state == "confirmed"
+    })
+    .await;
+    assert!(
+        body["chain_execution"]["block"].as_u64().is_some(),
+        "{body}"
+    );
+    body
+}
+
+/// Every event kind of the tenant, following the cursor.
+async fn all_event_kinds(app: &TestApp, key: &str) -> Vec<String> {
+    let mut kinds = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/events?limit=100&cursor={c}"),
+            None => "/v1/events?limit=100".to_string(),
+        };
+        let page = app.get(&path, key).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for event in page.body["data"].as_array().expect("events") {
+            kinds.push(event["kind"].as_str().expect("kind").to_string());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return kinds,
+        }
+    }
+}
+
+fn anvil_network(anvil: &Anvil, token: &str) -> waas_chains::NetworkConfig {
+    waas_chains::NetworkConfig {
+        name: "anvil".into(),
+        chain: waas_core::Chain::Evm,
+        chain_id: Some(CHAIN_ID),
+        // The first URL is dead (the discard port): every call must fail over.
+        rpc_urls: vec!["http://127.0.0.1:9".into(), anvil.url.clone()],
+        native_asset: None,
+        native_decimals: None,
+        tokens: vec![waas_chains::TokenConfig {
+            symbol: "TKN".into(),
+            address: token.into(),
+            decimals: 18,
+        }],
+        confirmations: 1,
+        price_source: "config".into(),
+        rpc_timeout_ms: 5_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evm_transfers_reach_confirmed_on_anvil() {
+    let anvil = Anvil::start().await;
+    let token = deploy_token(&anvil, 1_000_000 * ETH).await;
+
+    let data_dir = unique_dir("anvil");
+    copy_warm_parties(&data_dir).await;
+    let mut settings = settings(&data_dir, None, Pool::Warm);
+    settings.networks = vec![anvil_network(&anvil, &token)];
+    settings.chain_poll_ms = 100;
+    let app = spawn_with(settings, Pool::Warm).await;
+    let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
+    publish_allow_all(&app, &key).await;
+
+    let wallet = app
+        .post("/v1/wallets", &key, json!({"chain": "evm", "name": "hot"}))
+        .await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let address = wallet.body["address"].as_str().unwrap().to_string();
+    let path = format!(
+        "/v1/wallets/{}/transactions",
+        wallet.body["id"].as_str().unwrap()
+    );
+
+    // Fund the wallet from the dev account: 100 ETH and 1000 TKN.
+    anvil
+        .send_from_dev(json!({"to": address, "value": format!("{:#x}", 100 * ETH)}))
+        .await;
+    anvil
+        .send_from_dev(json!({"to": token, "data": transfer_data(&address, 1000 * ETH)}))
+        .await;
+
+    // A native transfer.
+    let bob = "0x000000000000000000000000000000000000b0b0";
+    let native = app
+        .post(
+            &path,
+            &key,
+            json!({"network": "anvil", "to": bob, "amount": "1.5"}),
+        )
+        .await;
+    assert_eq!(native.status, 201, "{}", native.body);
+    assert_eq!(native.body["state"], "approved", "{}", native.body);
+    let native = confirmed(&app, &key, native.body["id"].as_str().unwrap()).await;
+    let hash = native["chain_execution"]["hash"].as_str().unwrap();
+    assert_eq!(native["chain_execution"]["included_hash"], hash);
+    let receipt = anvil.rpc("eth_getTransactionReceipt", json!([hash])).await;
+    assert_eq!(receipt["status"], "0x1");
+    assert_eq!(
+        receipt["from"].as_str().unwrap().to_ascii_lowercase(),
+        address.to_ascii_lowercase()
+    );
+    assert_eq!(anvil.balance(bob).await, 3 * ETH / 2);
+
+    // An ERC-20 transfer.
+    let carol = "0x000000000000000000000000000000000000ca01";
+    let erc20 = app
+        .post(
+            &path,
+            &key,
+            json!({"network": "anvil", "to": carol, "amount": "250", "asset": "tkn"}),
+        )
+        .await;
+    assert_eq!(erc20.status, 201, "{}", erc20.body);
+    confirmed(&app, &key, erc20.body["id"].as_str().unwrap()).await;
+    assert_eq!(anvil.token_balance(&token, carol).await, 250 * ETH);
+    assert_eq!(anvil.token_balance(&token, &address).await, 750 * ETH);
+
+    // Balances as the API reads them from the node.
+    let wallet_id = wallet.body["id"].as_str().unwrap();
+    let balances = app
+        .get(
+            &format!("/v1/wallets/{wallet_id}/balances?network=anvil"),
+            &key,
+        )
+        .await;
+    assert_eq!(balances.status, 200, "{}", balances.body);
+    let eth_left = anvil.balance(&address).await;
+    assert_eq!(balances.body["data"][0]["asset"], "ETH");
+    assert_eq!(balances.body["data"][0]["raw"], eth_left.to_string());
+    assert_eq!(balances.body["data"][1]["asset"], "TKN");
+    assert_eq!(balances.body["data"][1]["amount"], "750");
+
+    // 20 concurrent transfers from the one wallet: all confirm, with consecutive nonces
+    // and no nonce used twice.
+    let dave = "0x000000000000000000000000000000000000da7e";
+    let requests = futures::future::join_all((0..20).map(|_| {
+        app.post(
+            &path,
+            &key,
+            json!({"network": "anvil", "to": dave, "amount": "0.01"}),
+        )
+    }))
+    .await;
+    let mut nonces = Vec::new();
+    for request in &requests {
+        assert_eq!(request.status, 201, "{}", request.body);
+        let done = confirmed(&app, &key, request.body["id"].as_str().unwrap()).await;
+        let nonce = done["chain_execution"]["nonce"].as_u64().expect("nonce");
+        let hash = done["chain_execution"]["included_hash"].as_str().unwrap();
+        let on_chain = anvil.rpc("eth_getTransactionByHash", json!([hash])).await;
+        assert_eq!(hex_u128(&on_chain["nonce"]), u128::from(nonce));
+        nonces.push(nonce);
+    }
+    nonces.sort_unstable();
+    // Nonces 0 and 1 went to the first two transfers.
+    assert_eq!(nonces, (2..22).collect::<Vec<u64>>());
+    assert_eq!(anvil.balance(dave).await, 20 * ETH / 100);
+
+    // The dead first URL failed and fell to the back (score 0, never answered); every call
+    // went on to the node.
+    let networks = app.get("/v1/networks", &key).await;
+    assert_eq!(networks.status, 200, "{}", networks.body);
+    let anvil_network = &networks.body["data"][0];
+    assert_eq!(anvil_network["name"], "anvil");
+    assert_eq!(anvil_network["chain_id"], CHAIN_ID);
+    assert_eq!(anvil_network["tokens"][0]["symbol"], "TKN");
+    assert_eq!(
+        anvil_network["rpc_endpoints"][0]["endpoint"],
+        "http://127.0.0.1:9"
+    );
+    let endpoints = &anvil_network["rpc_endpoints"];
+    assert_eq!(endpoints[0]["score"], 0.0, "{endpoints}");
+    assert!(endpoints[0]["latency_ms"].is_null(), "{endpoints}");
+    assert_eq!(endpoints[1]["breaker"], "closed", "{endpoints}");
+    assert!(endpoints[1]["score"].as_f64().unwrap() > 0.5, "{endpoints}");
+
+    // A stuck transfer: it enters the pool, then the base fee jumps above its fee cap and
+    // the node evicts it. Resending the same bytes is refused, so the request is flagged
+    // stuck; a speed-up signs the same transfer at the same nonce with higher fees, and
+    // the replacement confirms.
+    anvil.rpc("evm_setAutomine", json!([false])).await;
+    let slow = app
+        .post(
+            &path,
+            &key,
+            json!({"network": "anvil", "to": dave, "amount": "0.5"}),
+        )
+        .await;
+    assert_eq!(slow.status, 201, "{}", slow.body);
+    let slow_id = slow.body["id"].as_str().unwrap().to_string();
+    wait_for(&app, &key, &slow_id, Duration::from_secs(120), |b| {
+        b["state"] == "broadcast"
+    })
+    .await;
+    anvil
+        .rpc(
+            "anvil_setNextBlockBaseFeePerGas",
+            json!([format!("{:#x}", 500_000_000_000u128)]),
+        )
+        .await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_setAutomine", json!([true])).await;
+    let stuck = wait_for(&app, &key, &slow_id, Duration::from_secs(60), |b| {
+        b["chain_execution"]["stuck"] == true
+    })
+    .await;
+    assert_eq!(stuck["state"], "broadcast");
+    let original = stuck["chain_execution"]["attempts"][0].clone();
+    let sped = app
+        .post(
+            &format!("/v1/transactions/{slow_id}/speed-up"),
+            &key,
+            json!(null),
+        )
+        .await;
+    assert_eq!(sped.status, 200, "{}", sped.body);
+    let attempts = sped.body["chain_execution"]["attempts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1]["purpose"], "speed_up");
+    let fee = |a: &Value| {
+        a["max_fee_per_gas"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+    };
+    assert!(fee(&attempts[1]) > fee(&original) * 9 / 8);
+    let done = confirmed(&app, &key, &slow_id).await;
+    assert_eq!(
+        done["chain_execution"]["included_hash"],
+        attempts[1]["hash"]
+    );
+    assert_eq!(
+        done["chain_execution"]["nonce"], stuck["chain_execution"]["nonce"],
+        "the replacement keeps the nonce"
+    );
+    let kinds = all_event_kinds(&app, &key).await;
+    for kind in [
+        "transaction.signing",
+        "transaction.signed",
+        "transaction.broadcast",
+        "transaction.confirmed",
+        "transaction.stuck",
+        "transaction.speed_up",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+}

@@ -1,0 +1,253 @@
+//! Solana networks: SOL transfers built with the split Solana SDK crates on a recent
+//! blockhash, signed by the pool (FROST Ed25519 over the message bytes), sent and confirmed
+//! through the JSON-RPC pool (`getLatestBlockhash`, `sendTransaction`,
+//! `getSignatureStatuses`, `getBlockHeight`, `getBalance`).
+//!
+//! A transaction can land only while its blockhash is recent: `lookup` reports `Expired`
+//! once the chain has passed the transaction's last valid block height, and the executor
+//! then builds and signs a new one under the same request.
+
+use crate::rpc::{RpcError, RpcPool};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use solana_hash::Hash;
+use solana_message::Message;
+use solana_pubkey::Pubkey;
+use solana_signature::Signature;
+use solana_transaction::Transaction;
+use std::str::FromStr;
+use waas_core::ports::{
+    AccountNonces, Balance, BroadcastError, ChainClient, ChainError, EndpointHealth, FeeChoice,
+    Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TxIntent,
+};
+
+/// One Solana network (a validator cluster).
+#[derive(Debug)]
+pub struct SolanaClient {
+    info: NetworkInfo,
+    rpc: RpcPool,
+}
+
+/// Parses a base58 32-byte address.
+pub fn parse_pubkey(text: &str) -> Result<Pubkey, ChainError> {
+    Pubkey::from_str(text.trim())
+        .map_err(|_| ChainError::Invalid(format!("{text:?} is not a Solana address")))
+}
+
+fn malformed(what: &str) -> ChainError {
+    ChainError::Rejected(format!("the node sent a malformed {what}"))
+}
+
+impl SolanaClient {
+    pub fn new(info: NetworkInfo, rpc: RpcPool) -> Result<Self, String> {
+        if !info.tokens.is_empty() {
+            return Err(format!(
+                "network {}: SPL tokens are not supported yet; configure SOL only",
+                info.name
+            ));
+        }
+        Ok(Self { info, rpc })
+    }
+
+    async fn call(&self, method: &str, params: Value) -> Result<Value, ChainError> {
+        self.rpc
+            .call(method, params)
+            .await
+            .map_err(|error| match error {
+                RpcError::Unreachable { detail, .. } => ChainError::Unavailable {
+                    network: self.info.name.clone(),
+                    detail,
+                },
+                RpcError::Node { message, .. } => ChainError::Rejected(message),
+            })
+    }
+
+    async fn block_height(&self) -> Result<u64, ChainError> {
+        self.call("getBlockHeight", json!([{"commitment": "confirmed"}]))
+            .await?
+            .as_u64()
+            .ok_or_else(|| malformed("block height"))
+    }
+}
+
+/// Whether a refusal means the blockhash is no longer usable (build and sign again).
+fn stale_blockhash(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("blockhash not found") || message.contains("block height exceeded")
+}
+
+#[async_trait]
+impl ChainClient for SolanaClient {
+    fn network(&self) -> &NetworkInfo {
+        &self.info
+    }
+
+    fn endpoint_health(&self) -> Vec<EndpointHealth> {
+        self.rpc.health()
+    }
+
+    /// Solana has no account nonces; this still asks the network (block height), so a
+    /// request moves to `signing` only while the network is reachable.
+    async fn nonces(&self, address: &str) -> Result<Option<AccountNonces>, ChainError> {
+        parse_pubkey(address)?;
+        self.block_height().await?;
+        Ok(None)
+    }
+
+    async fn prepare(
+        &self,
+        intent: &TxIntent,
+        _nonce: Option<u64>,
+        _fees: FeeChoice,
+    ) -> Result<Prepared, ChainError> {
+        if intent.asset != self.info.native_asset {
+            return Err(ChainError::Invalid(format!(
+                "{} is not an asset of network {}",
+                intent.asset, self.info.name
+            )));
+        }
+        if intent.data.is_some() {
+            return Err(ChainError::Invalid(
+                "call data is for EVM networks only".into(),
+            ));
+        }
+        let from = parse_pubkey(&intent.from)?;
+        let to = parse_pubkey(&intent.to)?;
+        let lamports = u64::try_from(intent.amount)
+            .map_err(|_| ChainError::Invalid("the amount does not fit in lamports (u64)".into()))?;
+        let latest = self
+            .call("getLatestBlockhash", json!([{"commitment": "confirmed"}]))
+            .await?;
+        let value = &latest["value"];
+        let blockhash = value["blockhash"]
+            .as_str()
+            .and_then(|text| Hash::from_str(text).ok())
+            .ok_or_else(|| malformed("blockhash"))?;
+        let valid_until = value["lastValidBlockHeight"]
+            .as_u64()
+            .ok_or_else(|| malformed("last valid block height"))?;
+        let instruction = solana_system_interface::instruction::transfer(&from, &to, lamports);
+        let message = Message::new_with_blockhash(&[instruction], Some(&from), &blockhash);
+        let unsigned = bincode::serialize(&message)
+            .map_err(|e| ChainError::Invalid(format!("encoding the message: {e}")))?;
+        Ok(Prepared {
+            payload: SignPayload::Message(message.serialize()),
+            unsigned,
+            nonce: None,
+            fees: None,
+            gas_limit: None,
+            valid_until: Some(valid_until),
+        })
+    }
+
+    fn assemble(
+        &self,
+        prepared: &Prepared,
+        from: &str,
+        signature: &SignatureOutput,
+    ) -> Result<SignedTx, ChainError> {
+        let message: Message = bincode::deserialize(&prepared.unsigned)
+            .map_err(|_| ChainError::Invalid("malformed prepared message".into()))?;
+        let SignatureOutput::Ed25519(bytes) = signature else {
+            return Err(ChainError::Invalid(
+                "Solana transactions need an Ed25519 signature".into(),
+            ));
+        };
+        if message.account_keys.first() != Some(&parse_pubkey(from)?) {
+            return Err(ChainError::Invalid(
+                "the fee payer is not the wallet".into(),
+            ));
+        }
+        let mut transaction = Transaction::new_unsigned(message);
+        transaction.signatures = vec![Signature::from(*bytes)];
+        transaction.verify().map_err(|_| {
+            ChainError::Invalid("the signature does not verify for the wallet".into())
+        })?;
+        let raw = bincode::serialize(&transaction)
+            .map_err(|e| ChainError::Invalid(format!("encoding the transaction: {e}")))?;
+        Ok(SignedTx {
+            hash: bs58::encode(bytes).into_string(),
+            raw,
+        })
+    }
+
+    async fn broadcast(&self, tx: &SignedTx) -> Result<(), BroadcastError> {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&tx.raw);
+        let params = json!([encoded, {"encoding": "base64", "preflightCommitment": "confirmed"}]);
+        match self.rpc.call("sendTransaction", params).await {
+            Ok(_) => Ok(()),
+            Err(RpcError::Node { message, .. })
+                if message
+                    .to_ascii_lowercase()
+                    .contains("already been processed") =>
+            {
+                Ok(())
+            }
+            Err(RpcError::Node { message, .. }) => Err(BroadcastError::Rejected {
+                // A stale blockhash is fixed the same way as low fees on EVM: build and
+                // sign again.
+                underpriced: stale_blockhash(&message),
+                reason: message,
+            }),
+            Err(RpcError::Unreachable {
+                detail,
+                maybe_sent: true,
+            }) => Err(BroadcastError::Unknown(detail)),
+            Err(RpcError::Unreachable { detail, .. }) => {
+                Err(BroadcastError::Unavailable(ChainError::Unavailable {
+                    network: self.info.name.clone(),
+                    detail,
+                }))
+            }
+        }
+    }
+
+    async fn lookup(&self, hash: &str, valid_until: Option<u64>) -> Result<Lookup, ChainError> {
+        let statuses = self
+            .call(
+                "getSignatureStatuses",
+                json!([[hash], {"searchTransactionHistory": true}]),
+            )
+            .await?;
+        let status = &statuses["value"][0];
+        if status.is_null() {
+            if let Some(valid_until) = valid_until
+                && self.block_height().await? > valid_until
+            {
+                return Ok(Lookup::Expired);
+            }
+            return Ok(Lookup::NotFound);
+        }
+        let slot = status["slot"].as_u64().ok_or_else(|| malformed("slot"))?;
+        let confirmations = match status["confirmationStatus"].as_str() {
+            // Finalized: as confirmed as it gets.
+            Some("finalized") => u64::MAX,
+            _ => status["confirmations"].as_u64().map_or(u64::MAX, |c| c + 1),
+        };
+        Ok(Lookup::Included {
+            block: slot,
+            confirmations,
+            success: status["err"].is_null(),
+            fee: None,
+        })
+    }
+
+    async fn balances(&self, address: &str) -> Result<Vec<Balance>, ChainError> {
+        let owner = parse_pubkey(address)?;
+        let balance = self
+            .call(
+                "getBalance",
+                json!([owner.to_string(), {"commitment": "confirmed"}]),
+            )
+            .await?;
+        let lamports = balance["value"]
+            .as_u64()
+            .ok_or_else(|| malformed("balance"))?;
+        Ok(vec![Balance {
+            asset: self.info.native_asset.clone(),
+            raw: lamports.to_string(),
+            decimals: self.info.native_decimals,
+        }])
+    }
+}
