@@ -92,9 +92,20 @@ impl Anvil {
         let mut tx = tx;
         tx["from"] = json!(DEV_ACCOUNT);
         let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
-        let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
-        assert_eq!(receipt["status"], "0x1", "{receipt}");
-        receipt
+        let started = Instant::now();
+        loop {
+            // Mining is immediate, but the receipt may lag on a busy machine.
+            let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
+            if !receipt.is_null() {
+                assert_eq!(receipt["status"], "0x1", "{receipt}");
+                return receipt;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no receipt for {hash}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn balance(&self, address: &str) -> u128 {
