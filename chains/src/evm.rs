@@ -2,7 +2,7 @@
 //! built with alloy, gas estimated and fees suggested by the node, signed by the pool,
 //! broadcast and looked up through an [`RpcPool`].
 
-use crate::rpc::{RpcError, RpcPool};
+use crate::rpc::RpcPool;
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
@@ -152,26 +152,18 @@ impl EvmClient {
         &self.rpc
     }
 
-    async fn call(&self, method: &str, params: Value) -> Result<Value, ChainError> {
-        self.rpc
-            .call(method, params)
-            .await
-            .map_err(|error| match error {
-                RpcError::Unreachable { detail, .. } => ChainError::Unavailable {
-                    network: self.info.name.clone(),
-                    detail,
-                },
-                RpcError::Node { message, .. } => ChainError::Rejected(message),
-            })
-    }
-
     /// What the network suggests: twice the latest base fee plus the suggested tip.
     async fn suggested_fees(&self) -> Result<Fees, ChainError> {
         let block = self
-            .call("eth_getBlockByNumber", json!(["latest", false]))
+            .rpc
+            .request("eth_getBlockByNumber", json!(["latest", false]))
             .await?;
         let base = quantity(&block["baseFeePerGas"], "base fee")?;
-        let tip = match self.call("eth_maxPriorityFeePerGas", json!([])).await {
+        let tip = match self
+            .rpc
+            .request("eth_maxPriorityFeePerGas", json!([]))
+            .await
+        {
             Ok(value) => quantity(&value, "priority fee")?,
             // Older nodes lack the method; a fixed tip is the common fallback.
             Err(ChainError::Rejected(_)) => DEFAULT_PRIORITY_FEE,
@@ -234,10 +226,12 @@ impl ChainClient for EvmClient {
     async fn nonces(&self, address: &str) -> Result<Option<AccountNonces>, ChainError> {
         let address = parse_address(address)?;
         let mined = self
-            .call("eth_getTransactionCount", json!([address, "latest"]))
+            .rpc
+            .request("eth_getTransactionCount", json!([address, "latest"]))
             .await?;
         let pending = self
-            .call("eth_getTransactionCount", json!([address, "pending"]))
+            .rpc
+            .request("eth_getTransactionCount", json!([address, "pending"]))
             .await?;
         Ok(Some(AccountNonces {
             mined: quantity_u64(&mined, "nonce")?,
@@ -256,7 +250,8 @@ impl ChainClient for EvmClient {
         let from = parse_address(&intent.from)?;
         let (to, value, input) = self.call_of(intent)?;
         let estimate = self
-            .call(
+            .rpc
+            .request(
                 "eth_estimateGas",
                 json!([{"from": from, "to": to, "value": value, "data": input}]),
             )
@@ -344,34 +339,25 @@ impl ChainClient for EvmClient {
 
     async fn broadcast(&self, tx: &SignedTx) -> Result<(), BroadcastError> {
         let raw = format!("0x{}", hex::encode(&tx.raw));
-        match self.rpc.call("eth_sendRawTransaction", json!([raw])).await {
-            Ok(_) => Ok(()),
-            Err(RpcError::Node { message, .. }) if already_known(&message) => Ok(()),
-            Err(RpcError::Node { message, .. }) => Err(BroadcastError::Rejected {
-                underpriced: underpriced(&message),
-                reason: message,
-            }),
-            Err(RpcError::Unreachable {
-                detail,
-                maybe_sent: true,
-            }) => Err(BroadcastError::Unknown(detail)),
-            Err(RpcError::Unreachable { detail, .. }) => {
-                Err(BroadcastError::Unavailable(ChainError::Unavailable {
-                    network: self.info.name.clone(),
-                    detail,
-                }))
-            }
-        }
+        self.rpc
+            .send_transaction(
+                "eth_sendRawTransaction",
+                json!([raw]),
+                already_known,
+                underpriced,
+            )
+            .await
     }
 
     async fn lookup(&self, hash: &str, _valid_until: Option<u64>) -> Result<Lookup, ChainError> {
         let receipt = self
-            .call("eth_getTransactionReceipt", json!([hash]))
+            .rpc
+            .request("eth_getTransactionReceipt", json!([hash]))
             .await?;
         if !receipt.is_null() {
             let block = quantity_u64(&receipt["blockNumber"], "block number")?;
             let head = quantity_u64(
-                &self.call("eth_blockNumber", json!([])).await?,
+                &self.rpc.request("eth_blockNumber", json!([])).await?,
                 "block number",
             )?;
             let fee = match (
@@ -388,7 +374,10 @@ impl ChainClient for EvmClient {
                 fee,
             });
         }
-        let transaction = self.call("eth_getTransactionByHash", json!([hash])).await?;
+        let transaction = self
+            .rpc
+            .request("eth_getTransactionByHash", json!([hash]))
+            .await?;
         Ok(if transaction.is_null() {
             Lookup::NotFound
         } else {
@@ -399,7 +388,8 @@ impl ChainClient for EvmClient {
     async fn balances(&self, address: &str) -> Result<Vec<Balance>, ChainError> {
         let owner = parse_address(address)?;
         let native = self
-            .call("eth_getBalance", json!([owner, "latest"]))
+            .rpc
+            .request("eth_getBalance", json!([owner, "latest"]))
             .await?;
         let mut balances = vec![Balance {
             asset: self.info.native_asset.clone(),
@@ -411,8 +401,8 @@ impl ChainClient for EvmClient {
             data.extend_from_slice(&ERC20_BALANCE_OF);
             data.extend_from_slice(&[0u8; 12]);
             data.extend_from_slice(owner.as_slice());
-            let answer = self
-                .call(
+            let answer = self.rpc
+            .request(
                     "eth_call",
                     json!([{"to": parse_address(&token.address)?, "data": Bytes::from(data)}, "latest"]),
                 )

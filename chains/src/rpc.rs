@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use waas_core::health::PoolHealth;
-use waas_core::ports::EndpointHealth;
+use waas_core::ports::{BroadcastError, ChainError, EndpointHealth};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +206,54 @@ impl RpcPool {
             detail: failures.join("; "),
             maybe_sent,
         })
+    }
+}
+
+impl RpcPool {
+    /// `call`, with failures as chain errors: no answer → `Unavailable`, a node's error →
+    /// `Rejected`.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, ChainError> {
+        self.call(method, params)
+            .await
+            .map_err(|error| match error {
+                RpcError::Unreachable { detail, .. } => self.unavailable(detail),
+                RpcError::Node { message, .. } => ChainError::Rejected(message),
+            })
+    }
+
+    /// Sends a signed transaction. A node's error is acceptance when `already_known` says
+    /// the node has this very transaction, and an `underpriced` refusal when
+    /// `underpriced` says its fees (or its blockhash) must be renewed. No answer after a
+    /// request may have been sent is an unknown outcome.
+    pub async fn send_transaction(
+        &self,
+        method: &str,
+        params: Value,
+        already_known: fn(&str) -> bool,
+        underpriced: fn(&str) -> bool,
+    ) -> Result<(), BroadcastError> {
+        match self.call(method, params).await {
+            Ok(_) => Ok(()),
+            Err(RpcError::Node { message, .. }) if already_known(&message) => Ok(()),
+            Err(RpcError::Node { message, .. }) => Err(BroadcastError::Rejected {
+                underpriced: underpriced(&message),
+                reason: message,
+            }),
+            Err(RpcError::Unreachable {
+                detail,
+                maybe_sent: true,
+            }) => Err(BroadcastError::Unknown(detail)),
+            Err(RpcError::Unreachable { detail, .. }) => {
+                Err(BroadcastError::Unavailable(self.unavailable(detail)))
+            }
+        }
+    }
+
+    fn unavailable(&self, detail: String) -> ChainError {
+        ChainError::Unavailable {
+            network: self.network.clone(),
+            detail,
+        }
     }
 }
 

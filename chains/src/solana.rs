@@ -7,9 +7,9 @@
 //! once the chain has passed the transaction's last valid block height, and the executor
 //! then builds and signs a new one under the same request.
 
-use crate::rpc::{RpcError, RpcPool};
+use crate::rpc::RpcPool;
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::json;
 use solana_hash::Hash;
 use solana_message::Message;
 use solana_pubkey::Pubkey;
@@ -49,25 +49,20 @@ impl SolanaClient {
         Ok(Self { info, rpc })
     }
 
-    async fn call(&self, method: &str, params: Value) -> Result<Value, ChainError> {
-        self.rpc
-            .call(method, params)
-            .await
-            .map_err(|error| match error {
-                RpcError::Unreachable { detail, .. } => ChainError::Unavailable {
-                    network: self.info.name.clone(),
-                    detail,
-                },
-                RpcError::Node { message, .. } => ChainError::Rejected(message),
-            })
-    }
-
     async fn block_height(&self) -> Result<u64, ChainError> {
-        self.call("getBlockHeight", json!([{"commitment": "confirmed"}]))
+        self.rpc
+            .request("getBlockHeight", json!([{"commitment": "confirmed"}]))
             .await?
             .as_u64()
             .ok_or_else(|| malformed("block height"))
     }
+}
+
+/// Whether a refusal means the node already has this transaction.
+fn already_processed(message: &str) -> bool {
+    message
+        .to_ascii_lowercase()
+        .contains("already been processed")
 }
 
 /// Whether a refusal means the blockhash is no longer usable (build and sign again).
@@ -116,7 +111,8 @@ impl ChainClient for SolanaClient {
         let lamports = u64::try_from(intent.amount)
             .map_err(|_| ChainError::Invalid("the amount does not fit in lamports (u64)".into()))?;
         let latest = self
-            .call("getLatestBlockhash", json!([{"commitment": "confirmed"}]))
+            .rpc
+            .request("getLatestBlockhash", json!([{"commitment": "confirmed"}]))
             .await?;
         let value = &latest["value"];
         let blockhash = value["blockhash"]
@@ -175,37 +171,21 @@ impl ChainClient for SolanaClient {
         use base64::Engine;
         let encoded = base64::engine::general_purpose::STANDARD.encode(&tx.raw);
         let params = json!([encoded, {"encoding": "base64", "preflightCommitment": "confirmed"}]);
-        match self.rpc.call("sendTransaction", params).await {
-            Ok(_) => Ok(()),
-            Err(RpcError::Node { message, .. })
-                if message
-                    .to_ascii_lowercase()
-                    .contains("already been processed") =>
-            {
-                Ok(())
-            }
-            Err(RpcError::Node { message, .. }) => Err(BroadcastError::Rejected {
-                // A stale blockhash is fixed the same way as low fees on EVM: build and
-                // sign again.
-                underpriced: stale_blockhash(&message),
-                reason: message,
-            }),
-            Err(RpcError::Unreachable {
-                detail,
-                maybe_sent: true,
-            }) => Err(BroadcastError::Unknown(detail)),
-            Err(RpcError::Unreachable { detail, .. }) => {
-                Err(BroadcastError::Unavailable(ChainError::Unavailable {
-                    network: self.info.name.clone(),
-                    detail,
-                }))
-            }
-        }
+        // A stale blockhash is renewed the way low fees are on EVM: build and sign again.
+        self.rpc
+            .send_transaction(
+                "sendTransaction",
+                params,
+                already_processed,
+                stale_blockhash,
+            )
+            .await
     }
 
     async fn lookup(&self, hash: &str, valid_until: Option<u64>) -> Result<Lookup, ChainError> {
         let statuses = self
-            .call(
+            .rpc
+            .request(
                 "getSignatureStatuses",
                 json!([[hash], {"searchTransactionHistory": true}]),
             )
@@ -236,7 +216,8 @@ impl ChainClient for SolanaClient {
     async fn balances(&self, address: &str) -> Result<Vec<Balance>, ChainError> {
         let owner = parse_pubkey(address)?;
         let balance = self
-            .call(
+            .rpc
+            .request(
                 "getBalance",
                 json!([owner.to_string(), {"commitment": "confirmed"}]),
             )

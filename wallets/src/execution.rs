@@ -66,39 +66,39 @@ pub struct Attempt {
     pub signed_at: DateTime<Utc>,
 }
 
-/// How a request is being carried out on chain.
+impl Attempt {
+    /// The stored signed transaction.
+    fn signed(&self) -> Result<SignedTx, WalletsError> {
+        Ok(SignedTx {
+            hash: self.hash.clone(),
+            raw: hex::decode(&self.raw)
+                .map_err(|_| WalletsError::Bug("stored transaction is not hex".into()))?,
+        })
+    }
+}
+
+/// How a request is being carried out on chain (every field defaults when absent).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Execution {
     /// The sending address.
-    #[serde(default)]
     pub from: Option<String>,
-    #[serde(default)]
     pub nonce: Option<u64>,
     /// Oldest first.
-    #[serde(default)]
     pub attempts: Vec<Attempt>,
     /// The attempt that went into a block.
-    #[serde(default)]
     pub included_hash: Option<String>,
-    #[serde(default)]
     pub block: Option<u64>,
-    #[serde(default)]
     pub confirmations: Option<u64>,
     /// Base units of the native asset, as a decimal string.
-    #[serde(default)]
     pub fee_paid: Option<String>,
     /// A broadcast timed out: hashes are looked up before anything is sent again.
-    #[serde(default)]
     pub outcome_unknown: bool,
     /// The network refuses the transaction's fees; a speed-up is needed.
-    #[serde(default)]
     pub stuck: bool,
     /// Why the last step could not go on (the request is retried).
-    #[serde(default)]
     pub last_error: Option<String>,
-    #[serde(default)]
     pub rebroadcasts: u32,
-    #[serde(default)]
     pub signing_failures: u32,
 }
 
@@ -595,13 +595,7 @@ impl Executor {
                 Err(error) => return self.note(request, error.to_string()).await,
             }
         }
-        let raw = hex::decode(&attempt.raw)
-            .map_err(|_| WalletsError::Bug("stored transaction is not hex".into()))?;
-        let signed = SignedTx {
-            hash: attempt.hash.clone(),
-            raw,
-        };
-        match client.broadcast(&signed).await {
+        match client.broadcast(&attempt.signed()?).await {
             Ok(()) => {
                 let how = if request.execution.outcome_unknown {
                     "resent after an unknown outcome"
@@ -825,14 +819,7 @@ impl Executor {
         let Some(attempt) = request.execution.attempts.last().cloned() else {
             return Ok(Step::Stop);
         };
-        let raw = hex::decode(&attempt.raw)
-            .map_err(|_| WalletsError::Bug("stored transaction is not hex".into()))?;
-        let outcome = client
-            .broadcast(&SignedTx {
-                hash: attempt.hash.clone(),
-                raw,
-            })
-            .await;
+        let outcome = client.broadcast(&attempt.signed()?).await;
         self.apply(request, |current| {
             let mut execution = current.execution.clone();
             match &outcome {
@@ -877,17 +864,25 @@ impl Executor {
     /// Replaces a broadcast transaction with higher fees at the same nonce: the same
     /// transfer (`SpeedUp`) or a zero-value transfer to itself (`Cancel`). The replacement
     /// is stored before it is sent; whichever attempt is included decides the outcome.
+    /// Only the requester (`caller`) or an admin may.
     pub async fn replace(
         &self,
         tenant: TenantId,
         id: TransactionId,
         purpose: Purpose,
+        caller: &str,
+        is_admin: bool,
     ) -> Result<TransactionRequest, WalletsError> {
         let request = self
             .repository
             .get(tenant, id)
             .await?
             .ok_or(WalletsError::NotFound)?;
+        if !request.managed_by(caller, is_admin) {
+            return Err(WalletsError::Forbidden(
+                "only the requester or an admin can replace a request".into(),
+            ));
+        }
         if !matches!(
             request.state,
             TransactionState::Broadcast | TransactionState::Signed
@@ -958,16 +953,10 @@ impl Executor {
                     }),
                 ))
         });
-        match self
-            .repository
+        self.repository
             .transition(tenant, id, self.clock.now(), &transition)
             .await?
-        {
-            Ok(_) => {}
-            Err(Refusal::Conflict(detail)) => return Err(WalletsError::Conflict(detail)),
-            Err(Refusal::NotFound) => return Err(WalletsError::NotFound),
-            Err(Refusal::Forbidden(detail)) => return Err(WalletsError::Forbidden(detail)),
-        }
+            .map_err(WalletsError::from)?;
         match client.broadcast(&signed).await {
             Ok(()) => {}
             Err(BroadcastError::Unknown(detail)) => {

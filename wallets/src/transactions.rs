@@ -199,7 +199,22 @@ pub enum Refusal {
 pub type Transition<'a> =
     &'a (dyn Fn(&TransactionRequest) -> Result<Change, Refusal> + Send + Sync);
 
+impl From<Refusal> for WalletsError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => WalletsError::NotFound,
+            Refusal::Forbidden(detail) => WalletsError::Forbidden(detail),
+            Refusal::Conflict(detail) => WalletsError::Conflict(detail),
+        }
+    }
+}
+
 impl TransactionRequest {
+    /// Whether `caller` may cancel or replace this request: its requester, or an admin.
+    pub fn managed_by(&self, caller: &str, is_admin: bool) -> bool {
+        is_admin || self.requested_by == caller
+    }
+
     /// The USD value the policy used (counted toward velocity limits).
     pub fn value_usd(&self) -> Option<Decimal> {
         self.decision.value_usd
@@ -513,16 +528,10 @@ impl TransactionService {
         id: TransactionId,
         transition: Transition<'_>,
     ) -> Result<TransactionRequest, WalletsError> {
-        match self
-            .repository
+        self.repository
             .transition(tenant, id, self.clock.now(), transition)
             .await?
-        {
-            Ok(request) => Ok(request),
-            Err(Refusal::NotFound) => Err(WalletsError::NotFound),
-            Err(Refusal::Forbidden(detail)) => Err(WalletsError::Forbidden(detail)),
-            Err(Refusal::Conflict(detail)) => Err(WalletsError::Conflict(detail)),
-        }
+            .map_err(WalletsError::from)
     }
 
     /// Records `approver`'s approval (`approved`) or rejection of a request held for
@@ -687,7 +696,7 @@ impl TransactionService {
         is_admin: bool,
     ) -> Result<TransactionRequest, WalletsError> {
         let transition = |request: &TransactionRequest| {
-            if request.requested_by != caller && !is_admin {
+            if !request.managed_by(caller, is_admin) {
                 return Err(Refusal::Forbidden(
                     "only the requester or an admin can cancel a request".into(),
                 ));

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use waas_core::{TransactionId, WalletId};
 use waas_tenants::Scope;
-use waas_wallets::{NewTransaction, Purpose, TransactionState, WalletsError};
+use waas_wallets::{NewTransaction, Purpose, TransactionState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -106,13 +106,10 @@ pub async fn cancel(
         request.state,
         TransactionState::Broadcast | TransactionState::Signed
     ) {
-        if request.requested_by != caller.actor() && !is_admin {
-            return Err(WalletsError::Forbidden(
-                "only the requester or an admin can cancel a request".into(),
-            )
-            .into());
-        }
-        let replaced = state.executor.replace(tenant, id, Purpose::Cancel).await?;
+        let replaced = state
+            .executor
+            .replace(tenant, id, Purpose::Cancel, &caller.actor(), is_admin)
+            .await?;
         return Ok(Json(replaced.into()));
     }
     let cancelled = state
@@ -141,14 +138,11 @@ pub async fn speed_up(
 ) -> Result<Json<TransactionResponse>, ApiError> {
     let tenant = caller.tenant_with(Scope::Sign)?;
     let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
-    let request = state.transactions.get(tenant, id).await?;
-    if request.requested_by != caller.actor() && !caller.0.has_scope(Scope::Admin) {
-        return Err(WalletsError::Forbidden(
-            "only the requester or an admin can speed a request up".into(),
-        )
-        .into());
-    }
-    let replaced = state.executor.replace(tenant, id, Purpose::SpeedUp).await?;
+    let is_admin = caller.0.has_scope(Scope::Admin);
+    let replaced = state
+        .executor
+        .replace(tenant, id, Purpose::SpeedUp, &caller.actor(), is_admin)
+        .await?;
     Ok(Json(replaced.into()))
 }
 

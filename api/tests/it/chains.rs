@@ -239,23 +239,17 @@ async fn all_event_kinds(app: &TestApp, key: &str) -> Vec<String> {
 }
 
 fn anvil_network(anvil: &Anvil, token: &str) -> waas_chains::NetworkConfig {
-    waas_chains::NetworkConfig {
-        name: "anvil".into(),
-        chain: waas_core::Chain::Evm,
-        chain_id: Some(CHAIN_ID),
-        // The first URL is dead (the discard port): every call must fail over.
-        rpc_urls: vec!["http://127.0.0.1:9".into(), anvil.url.clone()],
-        native_asset: None,
-        native_decimals: None,
-        tokens: vec![waas_chains::TokenConfig {
-            symbol: "TKN".into(),
-            address: token.into(),
-            decimals: 18,
-        }],
-        confirmations: 1,
-        price_source: "config".into(),
-        rpc_timeout_ms: 5_000,
-    }
+    // The fixture's one URL is dead (the discard port): every call must fail over to the
+    // node behind it.
+    let mut network = unreachable_network("anvil", waas_core::Chain::Evm, Some(CHAIN_ID));
+    network.rpc_urls.push(anvil.url.clone());
+    network.rpc_timeout_ms = 5_000;
+    network.tokens = vec![waas_chains::TokenConfig {
+        symbol: "TKN".into(),
+        address: token.into(),
+        decimals: 18,
+    }];
+    network
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -340,6 +334,39 @@ async fn evm_transfers_reach_confirmed_on_anvil() {
     assert_eq!(balances.body["data"][0]["raw"], eth_left.to_string());
     assert_eq!(balances.body["data"][1]["asset"], "TKN");
     assert_eq!(balances.body["data"][1]["amount"], "750");
+    app.get(
+        &format!("/v1/wallets/{wallet_id}/balances?network=nowhere"),
+        &key,
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.get(&format!("/v1/wallets/{wallet_id}/balances"), &key)
+        .await
+        .assert_problem(400, "invalid_parameter");
+    // Another tenant sees neither the wallet nor its requests.
+    let (_, other) = app.tenant_with_key(ALL_SCOPES).await;
+    app.get(
+        &format!("/v1/wallets/{wallet_id}/balances?network=anvil"),
+        &other,
+    )
+    .await
+    .assert_problem(404, "not_found");
+    let erc20_id = erc20.body["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/transactions/{erc20_id}/speed-up"),
+        &other,
+        json!(null),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    // A confirmed request has nothing to speed up.
+    app.post(
+        &format!("/v1/transactions/{erc20_id}/speed-up"),
+        &key,
+        json!(null),
+    )
+    .await
+    .assert_problem(409, "conflict");
 
     // 20 concurrent transfers from the one wallet: all confirm, with consecutive nonces
     // and no nonce used twice.

@@ -5,7 +5,7 @@
 //! and build the pool's auxiliary info once into a template directory that every test app
 //! copies. The template is cached in the target directory across runs.
 
-pub use crate::fixture::{base_settings, fixture_primes};
+pub use crate::fixture::{base_settings, fixture_primes, unreachable_network};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
