@@ -582,6 +582,8 @@ pub struct AttemptResponse {
     pub max_priority_fee_per_gas: Option<String>,
     pub gas_limit: Option<u64>,
     pub signed_at: DateTime<Utc>,
+    /// Pool indices (0-based) of the signer nodes that made this signature.
+    pub signers: Vec<u16>,
 }
 
 impl From<waas_wallets::Execution> for ChainExecution {
@@ -609,6 +611,7 @@ impl From<waas_wallets::Execution> for ChainExecution {
                         .map(|f| f.max_priority_fee_per_gas.to_string()),
                     gas_limit: a.gas_limit,
                     signed_at: a.signed_at,
+                    signers: a.signers,
                 })
                 .collect(),
         }

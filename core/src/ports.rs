@@ -252,6 +252,22 @@ pub enum SignatureOutput {
     Ed25519([u8; 64]),
 }
 
+/// A signature and the signer nodes that made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolSignature {
+    pub output: SignatureOutput,
+    /// Pool indices (0-based, as in the pool's health report) of the nodes that took part,
+    /// sorted: the audit trail of "signed by q of n".
+    pub signers: Vec<u16>,
+}
+
+impl PoolSignature {
+    pub fn new(output: SignatureOutput, mut signers: Vec<u16>) -> Self {
+        signers.sort_unstable();
+        Self { output, signers }
+    }
+}
+
 /// Failures of the signer pool.
 #[derive(Debug, thiserror::Error)]
 pub enum SignerError {
@@ -282,7 +298,7 @@ pub enum SignerError {
 pub trait SignerPool: Send + Sync {
     fn status(&self) -> PoolStatus;
     async fn generate_key(&self, request: KeyGenRequest) -> Result<GeneratedKey, SignerError>;
-    async fn sign(&self, request: SignRequest) -> Result<SignatureOutput, SignerError>;
+    async fn sign(&self, request: SignRequest) -> Result<PoolSignature, SignerError>;
 }
 
 /// A repository could not complete an operation (connection lost, constraint broken...).

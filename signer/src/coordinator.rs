@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use waas_core::ports::{
-    CustodyError, GeneratedKey, KeyGenRequest, PoolStatus, SignPayload, SignRequest,
+    CustodyError, GeneratedKey, KeyGenRequest, PoolSignature, PoolStatus, SignPayload, SignRequest,
     SignatureOutput, SignerError, SignerPool, SigningQuorum,
 };
 use waas_core::{Scheme, Threshold};
@@ -1068,7 +1068,7 @@ impl Coordinator {
         digest: [u8; 32],
         preimage: Option<Preimage>,
         public_key: &[u8],
-    ) -> Result<[u8; 64], SignerError> {
+    ) -> Result<([u8; 64], Vec<u16>), SignerError> {
         let tenant = request.tenant_id.to_string();
         let key_id = request.key_id.to_string();
         self.track_key(&tenant, &key_id);
@@ -1097,7 +1097,8 @@ impl Coordinator {
             {
                 Ok(partials) => {
                     PoolMetrics::add(&self.metrics.presignature_hits, 1);
-                    return ecdsa::combine_partials(&partials, &entry.signers, digest, public_key);
+                    return ecdsa::combine_partials(&partials, &entry.signers, digest, public_key)
+                        .map(|signature| (signature, entry.signers));
                 }
                 Err(error @ SignerError::Custody(_)) => return Err(error),
                 // The presignature is spent either way; fall back to interactive signing.
@@ -1121,7 +1122,7 @@ impl Coordinator {
             async move {
                 let outputs = self
                     .relay_for(
-                        signers,
+                        signers.clone(),
                         kind,
                         self.config.session_timeout,
                         request.quorum.clone(),
@@ -1130,7 +1131,7 @@ impl Coordinator {
                 let first = outputs
                     .first()
                     .ok_or_else(|| SignerError::Bug("no signature output".into()))?;
-                ecdsa::verify_rs(first, digest, public_key)
+                ecdsa::verify_rs(first, digest, public_key).map(|signature| (signature, signers))
             }
         })
         .await
@@ -1171,7 +1172,7 @@ impl Coordinator {
         &self,
         request: &SignRequest,
         message: Vec<u8>,
-    ) -> Result<[u8; 64], SignerError> {
+    ) -> Result<([u8; 64], Vec<u16>), SignerError> {
         let public_package = frost::keys::PublicKeyPackage::deserialize(&request.public_data)
             .map_err(|e| SignerError::Bug(format!("stored public key package: {e}")))?;
         let tenant = request.tenant_id.to_string();
@@ -1181,12 +1182,18 @@ impl Coordinator {
         let mut excluded = Vec::new();
         if let Some((signers, nonces)) = self.take_nonces(&tenant, &key_id, &[], size) {
             match self
-                .sign_eddsa_precommitted(request, &message, &public_package, signers, nonces)
+                .sign_eddsa_precommitted(
+                    request,
+                    &message,
+                    &public_package,
+                    signers.clone(),
+                    nonces,
+                )
                 .await
             {
                 Ok(signature) => {
                     PoolMetrics::add(&self.metrics.nonce_hits, 1);
-                    return Ok(signature);
+                    return Ok((signature, signers));
                 }
                 Err(error @ SignerError::Custody(_)) => return Err(error),
                 Err(error) => {
@@ -1205,7 +1212,7 @@ impl Coordinator {
                 .sign_eddsa_once(request, message, public_package, signers.clone())
                 .await;
             self.record_outcome(&signers, "eddsa_sign", started, &result);
-            result
+            result.map(|signature| (signature, signers))
         })
         .await
     }
@@ -1473,11 +1480,11 @@ impl SignerPool for Coordinator {
         Ok(generated)
     }
 
-    async fn sign(&self, request: SignRequest) -> Result<SignatureOutput, SignerError> {
+    async fn sign(&self, request: SignRequest) -> Result<PoolSignature, SignerError> {
         let _live = LiveGuard::new(&self.live);
         let started = Instant::now();
         let result = self.sign_request(request).await;
-        match &result {
+        match result.as_ref().map(|signed| &signed.output) {
             Ok(SignatureOutput::Ecdsa { .. }) => self
                 .metrics
                 .ecdsa_sign_seconds
@@ -1493,7 +1500,7 @@ impl SignerPool for Coordinator {
 }
 
 impl Coordinator {
-    async fn sign_request(&self, request: SignRequest) -> Result<SignatureOutput, SignerError> {
+    async fn sign_request(&self, request: SignRequest) -> Result<PoolSignature, SignerError> {
         match (request.scheme, &request.payload) {
             (Scheme::EcdsaSecp256k1, SignPayload::Digest(_) | SignPayload::PersonalMessage(_)) => {
                 let (digest, preimage) = match &request.payload {
@@ -1506,18 +1513,23 @@ impl Coordinator {
                         return Err(SignerError::Bug("message payload for ECDSA".into()));
                     }
                 };
-                let rs = self
+                let (rs, signers) = self
                     .sign_ecdsa(&request, digest, preimage, &request.public_key)
                     .await?;
                 let (r, s) = rs.split_at(32);
-                Ok(SignatureOutput::Ecdsa {
+                let output = SignatureOutput::Ecdsa {
                     r: r.try_into().map_err(|_| SignerError::Bug("r".into()))?,
                     s: s.try_into().map_err(|_| SignerError::Bug("s".into()))?,
-                })
+                };
+                Ok(PoolSignature::new(output, signers))
             }
-            (Scheme::FrostEd25519, SignPayload::Message(message)) => Ok(SignatureOutput::Ed25519(
-                self.sign_eddsa(&request, message.clone()).await?,
-            )),
+            (Scheme::FrostEd25519, SignPayload::Message(message)) => {
+                let (signature, signers) = self.sign_eddsa(&request, message.clone()).await?;
+                Ok(PoolSignature::new(
+                    SignatureOutput::Ed25519(signature),
+                    signers,
+                ))
+            }
             (scheme, _) => Err(SignerError::Bug(format!(
                 "payload kind does not fit {}",
                 scheme.as_str()

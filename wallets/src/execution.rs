@@ -27,7 +27,7 @@ use std::sync::Arc;
 use waas_core::event::NewEvent;
 use waas_core::ports::{
     AccountNonces, BroadcastError, ChainClient, ChainError, Clock, FeeChoice, Fees, Lookup,
-    NetworkDirectory, SignedTx, SigningQuorum, TxIntent,
+    NetworkDirectory, Prepared, SignedTx, SigningQuorum, TxIntent,
 };
 use waas_core::{TenantId, TransactionId};
 use waas_policy::{Decimal, Outcome};
@@ -64,9 +64,31 @@ pub struct Attempt {
     pub gas_limit: Option<u64>,
     pub valid_until: Option<u64>,
     pub signed_at: DateTime<Utc>,
+    /// Pool indices of the signer nodes that made the signature.
+    #[serde(default)]
+    pub signers: Vec<u16>,
 }
 
 impl Attempt {
+    fn new(
+        signed: &SignedTx,
+        prepared: &Prepared,
+        purpose: Purpose,
+        signers: Vec<u16>,
+        signed_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            hash: signed.hash.clone(),
+            raw: hex::encode(&signed.raw),
+            purpose,
+            fees: prepared.fees,
+            gas_limit: prepared.gas_limit,
+            valid_until: prepared.valid_until,
+            signed_at,
+            signers,
+        }
+    }
+
     /// The stored signed transaction.
     fn signed(&self) -> Result<SignedTx, WalletsError> {
         Ok(SignedTx {
@@ -492,19 +514,17 @@ impl Executor {
                 return Ok(Step::Stop);
             }
         };
-        let signed = match client.assemble(&prepared, &wallet.address, &output) {
+        let signed = match client.assemble(&prepared, &wallet.address, &output.output) {
             Ok(signed) => signed,
             Err(error) => return self.fail(request, &error.to_string(), true).await,
         };
-        let attempt = Attempt {
-            hash: signed.hash.clone(),
-            raw: hex::encode(&signed.raw),
-            purpose: Purpose::Original,
-            fees: prepared.fees,
-            gas_limit: prepared.gas_limit,
-            valid_until: prepared.valid_until,
-            signed_at: self.clock.now(),
-        };
+        let attempt = Attempt::new(
+            &signed,
+            &prepared,
+            Purpose::Original,
+            output.signers,
+            self.clock.now(),
+        );
         self.apply(request, |current| {
             let mut execution = current.execution.clone();
             execution.attempts.push(attempt.clone());
@@ -519,6 +539,8 @@ impl Executor {
                         "nonce": current.execution.nonce,
                         "fees": attempt.fees,
                         "gas_limit": attempt.gas_limit,
+                        "signers": attempt.signers,
+                        "signing_quorum": Self::quorum(current).map(|q| q.signing_quorum),
                     }),
                 ))
         })
@@ -923,16 +945,14 @@ impl Executor {
             .wallets
             .sign_for_transaction(&wallet, prepared.payload.clone(), Self::quorum(&request))
             .await?;
-        let signed = client.assemble(&prepared, &wallet.address, &output)?;
-        let attempt = Attempt {
-            hash: signed.hash.clone(),
-            raw: hex::encode(&signed.raw),
+        let signed = client.assemble(&prepared, &wallet.address, &output.output)?;
+        let attempt = Attempt::new(
+            &signed,
+            &prepared,
             purpose,
-            fees: prepared.fees,
-            gas_limit: prepared.gas_limit,
-            valid_until: prepared.valid_until,
-            signed_at: self.clock.now(),
-        };
+            output.signers,
+            self.clock.now(),
+        );
         let kind = match purpose {
             Purpose::Cancel => "transaction.cancel_requested",
             _ => "transaction.speed_up",

@@ -227,7 +227,7 @@ impl WalletService {
         wallet: &Wallet,
         payload: SignPayload,
         quorum: Option<waas_core::ports::SigningQuorum>,
-    ) -> Result<SignatureOutput, WalletsError> {
+    ) -> Result<waas_core::ports::PoolSignature, WalletsError> {
         Ok(self
             .pool
             .sign(SignRequest {
@@ -288,7 +288,7 @@ impl WalletService {
                 return Err(WalletsError::Bug("hash not parsed".into()));
             }
         };
-        let output = self
+        let signed = self
             .pool
             .sign(SignRequest {
                 tenant_id,
@@ -300,7 +300,7 @@ impl WalletService {
                 quorum: None,
             })
             .await?;
-        let signature = match output {
+        let signature = match signed.output {
             SignatureOutput::Ecdsa { r, s } => {
                 let parity =
                     recovery_id(&wallet.public_key, &digest_hex, &r, &s).ok_or_else(|| {

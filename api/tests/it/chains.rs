@@ -156,7 +156,7 @@ async fn deploy_token(anvil: &Anvil, supply: u128) -> String {
         .to_string()
 }
 
-async fn publish_allow_all(app: &TestApp, key: &str) {
+pub async fn publish_allow_all(app: &TestApp, key: &str) {
     let document = json!({
         "default_action": {"type": "allow", "signing_quorum": 2},
         "rules": [],
@@ -177,7 +177,7 @@ async fn publish_allow_all(app: &TestApp, key: &str) {
 }
 
 /// Polls a request until `done` holds (or fails after `limit`).
-async fn wait_for(
+pub async fn wait_for(
     app: &TestApp,
     key: &str,
     id: &str,
@@ -200,7 +200,7 @@ async fn wait_for(
     }
 }
 
-async fn confirmed(app: &TestApp, key: &str, id: &str) -> Value {
+pub async fn confirmed(app: &TestApp, key: &str, id: &str) -> Value {
     let body = wait_for(app, key, id, Duration::from_secs(180), |b| {
         let state = b["state"].as_str().unwrap_or_default();
         assert!(
@@ -218,7 +218,7 @@ async fn confirmed(app: &TestApp, key: &str, id: &str) -> Value {
 }
 
 /// Every event kind of the tenant, following the cursor.
-async fn all_event_kinds(app: &TestApp, key: &str) -> Vec<String> {
+pub async fn all_event_kinds(app: &TestApp, key: &str) -> Vec<String> {
     let mut kinds = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

@@ -16,7 +16,9 @@ mod operator;
 mod policies;
 mod rotation;
 mod settings;
+mod solana;
 #[allow(dead_code)]
 #[path = "../../../custody/tests/it/support.rs"]
 mod support;
+mod svm;
 mod transactions;

@@ -212,7 +212,7 @@ async fn fifty_concurrent_requests_never_overrun_a_velocity_limit_on_postgres() 
 }
 
 /// A new API key of the caller's tenant with `scopes`; returns its secret.
-async fn key_with(app: &TestApp, admin: &str, scopes: &[&str]) -> String {
+pub async fn key_with(app: &TestApp, admin: &str, scopes: &[&str]) -> String {
     let created = app
         .post(
             "/v1/api-keys",

@@ -210,7 +210,7 @@ async fn frost_keys_sign_across_thresholds() {
                 })
                 .await
                 .unwrap();
-            let SignatureOutput::Ed25519(bytes) = output else {
+            let SignatureOutput::Ed25519(bytes) = output.output else {
                 panic!("expected Ed25519")
             };
             verifying
@@ -455,7 +455,10 @@ async fn a_policy_quorum_of_five_signs_with_five_of_seven_nodes() {
     opened(&counters);
 
     for (quorum, expected) in [(Some(5), 5), (None, 2), (Some(7), 7)] {
-        let SignatureOutput::Ed25519(bytes) = sign(quorum).await.unwrap() else {
+        let signed = sign(quorum).await.unwrap();
+        assert_eq!(signed.signers.len(), expected, "quorum {quorum:?}");
+        assert!(signed.signers.windows(2).all(|w| w[0] < w[1]));
+        let SignatureOutput::Ed25519(bytes) = signed.output else {
             panic!("expected Ed25519")
         };
         verifying
