@@ -565,6 +565,8 @@ pub struct ChainExecution {
     pub stuck: bool,
     /// A broadcast timed out and has not been resolved yet.
     pub outcome_unknown: bool,
+    /// Times the signed transaction was sent again because the network had lost it.
+    pub rebroadcasts: u32,
     /// Why the last step could not go on (it is retried).
     pub last_error: Option<String>,
     /// Every signed transaction, oldest first.
@@ -598,6 +600,7 @@ impl From<waas_wallets::Execution> for ChainExecution {
             fee_paid: execution.fee_paid,
             stuck: execution.stuck,
             outcome_unknown: execution.outcome_unknown,
+            rebroadcasts: execution.rebroadcasts,
             last_error: execution.last_error,
             attempts: execution
                 .attempts

@@ -487,3 +487,315 @@ async fn evm_transfers_reach_confirmed_on_anvil() {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
     }
 }
+
+/// What the RPC proxy does to the next `eth_sendRawTransaction`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trap {
+    /// Pass it on.
+    None,
+    /// Pass it on to the node, then never answer: the transaction is in, the caller
+    /// cannot know.
+    ForwardThenHang,
+    /// Never pass it on and never answer: the caller cannot know it was lost.
+    SwallowAndHang,
+}
+
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    trap: std::sync::Mutex<Trap>,
+    /// The raw transactions of every `eth_sendRawTransaction` received.
+    sends: std::sync::Mutex<Vec<String>>,
+}
+
+/// A JSON-RPC proxy in front of anvil that can make one broadcast time out.
+struct Proxy {
+    url: String,
+    state: std::sync::Arc<ProxyState>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Self {
+        let state = std::sync::Arc::new(ProxyState {
+            upstream: upstream.into(),
+            client: reqwest::Client::new(),
+            trap: std::sync::Mutex::new(Trap::None),
+            sends: std::sync::Mutex::new(Vec::new()),
+        });
+        let app = axum::Router::new()
+            .route("/", axum::routing::post(proxy))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, state }
+    }
+
+    fn arm(&self, trap: Trap) {
+        *self.state.trap.lock().unwrap() = trap;
+    }
+
+    fn sends(&self) -> Vec<String> {
+        self.state.sends.lock().unwrap().clone()
+    }
+}
+
+async fn proxy(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<ProxyState>>,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::Json<Value> {
+    let forward = || async {
+        let reply = state
+            .client
+            .post(&state.upstream)
+            .json(&body)
+            .send()
+            .await
+            .expect("anvil");
+        reply.json::<Value>().await.expect("anvil reply")
+    };
+    if body["method"] == "eth_sendRawTransaction" {
+        state
+            .sends
+            .lock()
+            .unwrap()
+            .push(body["params"][0].as_str().unwrap_or_default().to_string());
+        let trap = std::mem::replace(&mut *state.trap.lock().unwrap(), Trap::None);
+        let hang = || tokio::time::sleep(Duration::from_secs(30));
+        match trap {
+            Trap::None => {}
+            Trap::ForwardThenHang => {
+                forward().await;
+                hang().await;
+            }
+            Trap::SwallowAndHang => hang().await,
+        }
+    }
+    axum::Json(forward().await)
+}
+
+/// The event payloads of one kind, oldest first.
+async fn events_of(app: &TestApp, key: &str, kind: &str) -> Vec<Value> {
+    let page = app.get("/v1/events?limit=100", key).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+/// Broadcasts whose outcome is unknown (the RPC call times out) are resolved by looking
+/// the hash up before anything is resent, and a resend carries the same bytes; a
+/// transaction dropped from the pool is resent; one whose nonce was taken is `dropped`
+/// and the nonce book moves on; a cancel replaces a pending transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evm_unknown_outcomes_drops_and_cancels_on_anvil() {
+    let anvil = Anvil::start().await;
+    let proxy = Proxy::start(&anvil.url).await;
+    let data_dir = unique_dir("anvil-unknown");
+    copy_warm_parties(&data_dir).await;
+    let mut settings = settings(&data_dir, None, Pool::Warm);
+    let mut network = unreachable_network("anvil", waas_core::Chain::Evm, Some(CHAIN_ID));
+    network.rpc_urls = vec![proxy.url.clone()];
+    network.rpc_timeout_ms = 1_000;
+    settings.networks = vec![network];
+    settings.chain_poll_ms = 100;
+    let app = spawn_with(settings, Pool::Warm).await;
+    let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
+    publish_allow_all(&app, &key).await;
+    let wallet = app
+        .post("/v1/wallets", &key, json!({"chain": "evm", "name": "ops"}))
+        .await;
+    assert_eq!(wallet.status, 201, "{}", wallet.body);
+    let address = wallet.body["address"].as_str().unwrap().to_string();
+    let path = format!(
+        "/v1/wallets/{}/transactions",
+        wallet.body["id"].as_str().unwrap()
+    );
+    anvil
+        .send_from_dev(json!({"to": address, "value": format!("{:#x}", 10 * ETH)}))
+        .await;
+    let erin = "0x000000000000000000000000000000000000e417";
+    let send = |amount: &str| {
+        app.post(
+            &path,
+            &key,
+            json!({"network": "anvil", "to": erin, "amount": amount}),
+        )
+    };
+    let id_of = |reply: &Reply| reply.body["id"].as_str().unwrap().to_string();
+
+    // 1. The node receives the transaction, the reply never comes: the executor looks the
+    // hash up, finds it, and sends nothing again.
+    proxy.arm(Trap::ForwardThenHang);
+    let first = send("0.1").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let done = confirmed(&app, &key, &id_of(&first)).await;
+    assert_eq!(
+        done["chain_execution"]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(proxy.sends().len(), 1, "never resent");
+    let unknown = events_of(&app, &key, "transaction.broadcast_unknown").await;
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    let broadcast = events_of(&app, &key, "transaction.broadcast").await;
+    assert_eq!(
+        broadcast[0]["payload"]["how"], "found after an unknown outcome",
+        "{broadcast:?}"
+    );
+
+    // 2. The transaction is lost on the way and the reply never comes: the lookup finds
+    // nothing, so the same signed bytes are sent again (never a new signature).
+    proxy.arm(Trap::SwallowAndHang);
+    let second = send("0.2").await;
+    let done = confirmed(&app, &key, &id_of(&second)).await;
+    let sends = proxy.sends();
+    assert_eq!(sends.len(), 3, "one swallowed send and one resend");
+    assert_eq!(sends[1], sends[2], "the resend is byte-identical");
+    assert_eq!(
+        done["chain_execution"]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let broadcast = events_of(&app, &key, "transaction.broadcast").await;
+    assert_eq!(
+        broadcast[1]["payload"]["how"], "resent after an unknown outcome",
+        "{broadcast:?}"
+    );
+    assert_eq!(anvil.balance(erin).await, 3 * ETH / 10, "each paid once");
+
+    // 3. Dropped from the pool while its nonce is free: sent again, then mined.
+    anvil.rpc("evm_setAutomine", json!([false])).await;
+    let third = send("0.3").await;
+    let third_id = id_of(&third);
+    let pending = wait_for(&app, &key, &third_id, Duration::from_secs(60), |b| {
+        b["state"] == "broadcast"
+    })
+    .await;
+    let hash = pending["chain_execution"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = proxy.sends().len();
+    anvil.rpc("anvil_dropTransaction", json!([hash])).await;
+    let resent = wait_for(&app, &key, &third_id, Duration::from_secs(60), |b| {
+        b["chain_execution"]["rebroadcasts"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    assert_eq!(resent["state"], "broadcast");
+    assert!(proxy.sends().len() > before);
+    anvil.rpc("evm_mine", json!([])).await;
+    let done = confirmed(&app, &key, &third_id).await;
+    assert_eq!(done["chain_execution"]["included_hash"], hash.as_str());
+
+    // 4. Its nonce taken by a transaction we did not send: `dropped`; the next request
+    // takes the next nonce and confirms.
+    let fourth = send("0.4").await;
+    let fourth_id = id_of(&fourth);
+    let pending = wait_for(&app, &key, &fourth_id, Duration::from_secs(60), |b| {
+        b["state"] == "broadcast"
+    })
+    .await;
+    let nonce = pending["chain_execution"]["nonce"].as_u64().unwrap();
+    let hash = pending["chain_execution"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    anvil
+        .rpc(
+            "anvil_setNonce",
+            json!([address, format!("{:#x}", nonce + 1)]),
+        )
+        .await;
+    anvil.rpc("anvil_dropTransaction", json!([hash])).await;
+    let dropped = wait_for(&app, &key, &fourth_id, Duration::from_secs(60), |b| {
+        b["state"] == "dropped"
+    })
+    .await;
+    assert_eq!(dropped["chain_execution"]["nonce"], nonce);
+    anvil.rpc("evm_setAutomine", json!([true])).await;
+    let fifth = send("0.5").await;
+    let done = confirmed(&app, &key, &id_of(&fifth)).await;
+    assert_eq!(done["chain_execution"]["nonce"], nonce + 1);
+    assert_eq!(
+        anvil.balance(erin).await,
+        (1 + 2 + 3 + 5) * ETH / 10,
+        "the dropped transfer never paid"
+    );
+
+    // 5. Cancel a pending transfer: a zero-value replacement at the same nonce with higher
+    // fees lands instead, and the request ends `replaced`.
+    anvil.rpc("evm_setAutomine", json!([false])).await;
+    let sixth = send("0.6").await;
+    let sixth_id = id_of(&sixth);
+    wait_for(&app, &key, &sixth_id, Duration::from_secs(60), |b| {
+        b["state"] == "broadcast"
+    })
+    .await;
+    let (_, other) = app.tenant_with_key(ALL_SCOPES).await;
+    app.post(
+        &format!("/v1/transactions/{sixth_id}/cancel"),
+        &other,
+        json!(null),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    let cancelling = app
+        .post(
+            &format!("/v1/transactions/{sixth_id}/cancel"),
+            &key,
+            json!(null),
+        )
+        .await;
+    assert_eq!(cancelling.status, 200, "{}", cancelling.body);
+    let attempts = cancelling.body["chain_execution"]["attempts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(attempts.len(), 2, "{}", cancelling.body);
+    assert_eq!(attempts[1]["purpose"], "cancel");
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_setAutomine", json!([true])).await;
+    let replaced = wait_for(&app, &key, &sixth_id, Duration::from_secs(60), |b| {
+        b["state"] == "replaced"
+    })
+    .await;
+    assert_eq!(
+        replaced["chain_execution"]["included_hash"],
+        attempts[1]["hash"]
+    );
+    let receipt = anvil
+        .rpc("eth_getTransactionByHash", json!([attempts[1]["hash"]]))
+        .await;
+    assert_eq!(hex_u128(&receipt["value"]), 0);
+    assert_eq!(
+        receipt["to"].as_str().unwrap().to_ascii_lowercase(),
+        address.to_ascii_lowercase(),
+        "a cancel sends nothing to itself"
+    );
+    assert_eq!(
+        anvil.balance(erin).await,
+        (1 + 2 + 3 + 5) * ETH / 10,
+        "the cancelled transfer never paid"
+    );
+    let kinds = all_event_kinds(&app, &key).await;
+    for kind in [
+        "transaction.broadcast_unknown",
+        "transaction.rebroadcast",
+        "transaction.dropped",
+        "transaction.cancel_requested",
+        "transaction.replaced",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} in {kinds:?}");
+    }
+}
