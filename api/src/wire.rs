@@ -171,13 +171,19 @@ pub enum CreateSignatureRequest {
         #[schema(example = "hello world")]
         message: String,
     },
+    /// EIP-712 typed data (EVM wallets), as `eth_signTypedData_v4` takes it:
+    /// `{types, primaryType, domain, message}`. The signing hash is returned as `digest`.
+    TypedData {
+        #[schema(value_type = Object)]
+        typed_data: serde_json::Value,
+    },
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignatureResponse {
     pub id: String,
     pub wallet_id: String,
-    /// `hash` or `message`.
+    /// `hash`, `message` or `typed_data`.
     pub kind: String,
     /// What the key signed: the 32-byte digest (evm) or SHA-256 of the signed bytes (solana).
     pub digest: String,

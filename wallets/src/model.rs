@@ -31,6 +31,8 @@ pub struct Wallet {
 pub enum SignatureKind {
     Hash,
     Message,
+    /// EIP-712 typed data (EVM).
+    TypedData,
 }
 
 impl SignatureKind {
@@ -38,12 +40,14 @@ impl SignatureKind {
         match self {
             SignatureKind::Hash => "hash",
             SignatureKind::Message => "message",
+            SignatureKind::TypedData => "typed_data",
         }
     }
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "hash" => Some(SignatureKind::Hash),
             "message" => Some(SignatureKind::Message),
+            "typed_data" => Some(SignatureKind::TypedData),
             _ => None,
         }
     }

@@ -95,6 +95,9 @@ pub enum SignInput {
     Hash(String),
     /// UTF-8 text.
     Message(String),
+    /// The EIP-712 signing hash of a typed-data document (computed by the caller, which
+    /// validated the document).
+    TypedData([u8; 32]),
 }
 
 /// Wallet and signature use cases.
@@ -252,6 +255,7 @@ impl WalletService {
         let kind = match &input {
             SignInput::Hash(_) => SignatureKind::Hash,
             SignInput::Message(_) => SignatureKind::Message,
+            SignInput::TypedData(_) => SignatureKind::TypedData,
         };
         // Validate before touching the wallet so bad input never costs a protocol run.
         let hash = match &input {
@@ -265,9 +269,16 @@ impl WalletService {
                 )]));
             }
             SignInput::Message(_) => None,
+            SignInput::TypedData(hash) => Some(*hash),
         };
         let wallet = self.get_wallet(tenant_id, wallet_id).await?;
         let (payload, digest_hex) = match (wallet.chain, hash, &input) {
+            (Chain::Solana, _, SignInput::TypedData(_)) => {
+                return Err(WalletsError::Validation(vec![FieldError::new(
+                    "/typed_data",
+                    "EIP-712 typed data is signed by EVM wallets only",
+                )]));
+            }
             (Chain::Evm, Some(hash), _) => (SignPayload::Digest(hash), hash),
             (Chain::Evm, None, SignInput::Message(text)) => {
                 // The nodes recompute the digest from the message itself.
@@ -284,7 +295,7 @@ impl WalletService {
                 SignPayload::Message(text.as_bytes().to_vec()),
                 sha2_digest(text.as_bytes()),
             ),
-            (_, None, SignInput::Hash(_)) => {
+            (_, None, SignInput::Hash(_) | SignInput::TypedData(_)) => {
                 return Err(WalletsError::Bug("hash not parsed".into()));
             }
         };

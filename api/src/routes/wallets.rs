@@ -89,7 +89,7 @@ pub async fn get_wallet(
     Ok(Json(state.wallets.get_wallet(tenant, id).await?.into()))
 }
 
-/// Sign a 32-byte hash or a message with the wallet's threshold key.
+/// Sign a 32-byte hash, a message or EIP-712 typed data with the wallet's threshold key.
 #[utoipa::path(post, path = "/v1/wallets/{wallet_id}/signatures", tag = "wallets", security(("api_key" = ["sign"])),
     params(("wallet_id" = String, Path, description = "Wallet id")),
     request_body = CreateSignatureRequest,
@@ -109,6 +109,14 @@ pub async fn create_signature(
     let input = match request {
         CreateSignatureRequest::Hash { hash } => SignInput::Hash(hash),
         CreateSignatureRequest::Message { message } => SignInput::Message(message),
+        CreateSignatureRequest::TypedData { typed_data } => SignInput::TypedData(
+            waas_chains::evm::typed_data_hash(&typed_data).map_err(|reason| {
+                ApiError::validation(vec![waas_core::error::FieldError::new(
+                    "/typed_data",
+                    reason,
+                )])
+            })?,
+        ),
     };
     let record = state.wallets.sign(tenant, id, input).await?;
     let chain = state.wallets.get_wallet(tenant, id).await?.chain;

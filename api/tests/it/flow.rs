@@ -135,6 +135,54 @@ async fn run_full_flow(app: TestApp) {
         address.to_lowercase()
     );
 
+    // EIP-712 typed data: the example of the EIP itself, whose signing hash it gives.
+    let mail = json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}
+            ],
+            "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
+            "Mail": [
+                {"name": "from", "type": "Person"}, {"name": "to", "type": "Person"},
+                {"name": "contents", "type": "string"}
+            ]
+        },
+        "primaryType": "Mail",
+        "domain": {
+            "name": "Ether Mail", "version": "1", "chainId": 1,
+            "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"
+        },
+        "message": {
+            "from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
+            "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
+            "contents": "Hello, Bob!"
+        }
+    });
+    let expected = hex32("0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2");
+    let signed = sign(
+        &app,
+        &key,
+        &evm_id,
+        json!({"kind": "typed_data", "typed_data": mail}),
+    )
+    .await;
+    assert_eq!(signed["kind"], "typed_data");
+    assert_eq!(hex32(signed["digest"].as_str().unwrap()), expected);
+    assert_eq!(
+        recover_address(&expected, signed["signature"].as_str().unwrap()),
+        address.to_lowercase()
+    );
+    let mut broken = mail.clone();
+    broken["primaryType"] = json!("Letter");
+    app.post(
+        &format!("/v1/wallets/{evm_id}/signatures"),
+        &key,
+        json!({"kind": "typed_data", "typed_data": broken}),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+
     // Once a presignature is ready, signing consumes it (one online round) and still verifies.
     wait_for_presignature(&app, &tenant_id, &evm_id).await;
     let before = app.coordinator.presignatures_ready(&tenant_id, &evm_id);
@@ -202,6 +250,17 @@ async fn run_full_flow(app: TestApp) {
             .expect("Ed25519 signature verifies");
     }
 
+    // Typed data is for EVM wallets only.
+    let refused = app
+        .post(
+            &format!("/v1/wallets/{sol_id}/signatures"),
+            &key,
+            json!({"kind": "typed_data", "typed_data": mail}),
+        )
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(refused.body["errors"][0]["pointer"], "/typed_data");
+
     // Reads and cursor pagination.
     let one = app.get(&format!("/v1/wallets/{evm_id}"), &key).await;
     assert_eq!(one.status, 200);
@@ -243,6 +302,8 @@ async fn verify_event_chain(app: &TestApp, key: &str) {
             "tenant.created",
             "api_key.created",
             "wallet.created",
+            // hash, personal message, typed data, presigned hash
+            "signature.created",
             "signature.created",
             "signature.created",
             "signature.created",
