@@ -13,7 +13,7 @@ use waas_signer::Coordinator;
 pub const TOKEN: &str = "waas_op_bench-operator-token-0123456789abcdefghijklmnopqrs";
 
 #[path = "../../tests/it/fixture.rs"]
-mod fixture;
+pub mod fixture;
 
 pub fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
     let mut settings = fixture::base_settings(data_dir, TOKEN);
@@ -66,6 +66,24 @@ impl Running {
         let elapsed = started.elapsed();
         assert!(status.is_success(), "{path}: {status} {body}");
         (elapsed, body)
+    }
+}
+
+impl Running {
+    pub async fn get(&self, path: &str, token: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
     }
 }
 

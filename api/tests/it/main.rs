@@ -2,6 +2,7 @@
 //! test (SQLite file or a new PostgreSQL database), and real threshold protocols.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod anvil;
 mod api_keys;
 mod chains;
 mod custody;
