@@ -125,7 +125,9 @@ fn already_known(message: &str) -> bool {
 
 /// `previous × 9/8`, rounded up, plus one: what nodes require of a replacement.
 fn bumped(previous: u128) -> u128 {
-    previous.saturating_mul(9).div_ceil(8).saturating_add(1)
+    previous
+        .saturating_add(previous.div_ceil(8))
+        .saturating_add(1)
 }
 
 impl EvmClient {

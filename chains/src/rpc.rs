@@ -118,8 +118,10 @@ impl RpcPool {
         let count = u16::try_from(self.urls.len()).unwrap_or(u16::MAX);
         let (mut available, open): (Vec<u16>, Vec<u16>) =
             (0..count).partition(|i| self.health.available(*i));
-        // Stable: equal scores keep the configured order (the first URL is the primary).
-        available.sort_by(|a, b| self.health.score(*b).total_cmp(&self.health.score(*a)));
+        // By health in quarters, stable: among healthy endpoints the configured order holds
+        // (the first URL is the primary); a degraded one falls behind.
+        let band = |i: &u16| ((self.health.score(*i) * 4.0).floor() as i64).min(3);
+        available.sort_by_key(|i| std::cmp::Reverse(band(i)));
         available.extend(open);
         available
     }
@@ -150,8 +152,24 @@ impl RpcPool {
             }
         };
         let status = response.status();
+        if !status.is_success() {
+            // A rate limit, a gateway error (even with a JSON body): not the node's answer.
+            // A 4xx was refused before reaching the node; a 5xx may have reached it.
+            self.health.record_failure(index);
+            return Attempt::NoAnswer {
+                detail: format!("{}: HTTP {status}", redact_url(url)),
+                maybe_sent: !status.is_client_error(),
+            };
+        }
         let parsed: Result<Value, _> = response.json().await;
         match parsed {
+            Ok(value) if value.get("result").is_none() && value.get("error").is_none() => {
+                self.health.record_failure(index);
+                Attempt::NoAnswer {
+                    detail: format!("{}: not a JSON-RPC response", redact_url(url)),
+                    maybe_sent: true,
+                }
+            }
             Ok(mut value) => {
                 self.health.record_success(index, started.elapsed());
                 if let Some(error) = value.get("error").filter(|e| !e.is_null()) {

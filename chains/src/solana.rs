@@ -183,6 +183,12 @@ impl ChainClient for SolanaClient {
     }
 
     async fn lookup(&self, hash: &str, valid_until: Option<u64>) -> Result<Lookup, ChainError> {
+        // The height first: a transaction included after this read shows in the status read
+        // next, so one that landed is never reported expired.
+        let height = match valid_until {
+            Some(_) => Some(self.block_height().await?),
+            None => None,
+        };
         let statuses = self
             .rpc
             .request(
@@ -192,8 +198,8 @@ impl ChainClient for SolanaClient {
             .await?;
         let status = &statuses["value"][0];
         if status.is_null() {
-            if let Some(valid_until) = valid_until
-                && self.block_height().await? > valid_until
+            if let (Some(valid_until), Some(height)) = (valid_until, height)
+                && height > valid_until
             {
                 return Ok(Lookup::Expired);
             }
