@@ -199,10 +199,11 @@ pub struct SignatureResponse {
     pub created_at: DateTime<Utc>,
 }
 
-impl SignatureResponse {
-    pub fn new(record: waas_wallets::SignatureRecord, chain: waas_core::Chain) -> Self {
-        let (r, s, v) = match chain {
-            waas_core::Chain::Evm if record.signature.len() == 2 + 130 => (
+impl From<waas_wallets::SignatureRecord> for SignatureResponse {
+    fn from(record: waas_wallets::SignatureRecord) -> Self {
+        // EVM signatures are 65 bytes `r‖s‖v` ("0x" + 130 hex digits); Ed25519 ones are 64.
+        let (r, s, v) = match record.signature.len() {
+            132 => (
                 record.signature.get(2..66).map(|h| format!("0x{h}")),
                 record.signature.get(66..130).map(|h| format!("0x{h}")),
                 record

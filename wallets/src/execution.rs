@@ -486,7 +486,7 @@ impl Executor {
             .map_err(|_| WalletsError::Bug("signing slots closed".into()))?;
         let output = match self
             .wallets
-            .sign_for_transaction(&wallet, prepared.payload.clone(), Self::quorum(request))
+            .sign_payload(&wallet, prepared.payload.clone(), Self::quorum(request))
             .await
         {
             Ok(output) => output,
@@ -943,7 +943,7 @@ impl Executor {
         let wallet = self.wallets.get_wallet(tenant, request.wallet_id).await?;
         let output = self
             .wallets
-            .sign_for_transaction(&wallet, prepared.payload.clone(), Self::quorum(&request))
+            .sign_payload(&wallet, prepared.payload.clone(), Self::quorum(&request))
             .await?;
         let signed = client.assemble(&prepared, &wallet.address, &output.output)?;
         let attempt = Attempt::new(

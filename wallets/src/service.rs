@@ -223,9 +223,9 @@ impl WalletService {
         Ok(self.wallets.list_wallets(tenant_id, page).await?)
     }
 
-    /// Signs `payload` with a wallet's key under a policy decision's quorum (transaction
-    /// requests; nothing is recorded as a standalone signature).
-    pub async fn sign_for_transaction(
+    /// Signs `payload` with a wallet's key, under a policy decision's quorum when one
+    /// applies (transaction requests); records nothing.
+    pub async fn sign_payload(
         &self,
         wallet: &Wallet,
         payload: SignPayload,
@@ -299,18 +299,7 @@ impl WalletService {
                 return Err(WalletsError::Bug("hash not parsed".into()));
             }
         };
-        let signed = self
-            .pool
-            .sign(SignRequest {
-                tenant_id,
-                key_id: wallet.id,
-                scheme: wallet.scheme,
-                payload,
-                public_key: wallet.public_key.clone(),
-                public_data: wallet.public_data.clone(),
-                quorum: None,
-            })
-            .await?;
+        let signed = self.sign_payload(&wallet, payload, None).await?;
         let signature = match signed.output {
             SignatureOutput::Ecdsa { r, s } => {
                 let parity =

@@ -119,9 +119,5 @@ pub async fn create_signature(
         ),
     };
     let record = state.wallets.sign(tenant, id, input).await?;
-    let chain = state.wallets.get_wallet(tenant, id).await?.chain;
-    Ok((
-        StatusCode::CREATED,
-        Json(SignatureResponse::new(record, chain)),
-    ))
+    Ok((StatusCode::CREATED, Json(record.into())))
 }

@@ -29,26 +29,6 @@ async fn deploy_token(anvil: &Anvil, supply: u128) -> String {
         .to_string()
 }
 
-pub async fn publish_allow_all(app: &TestApp, key: &str) {
-    let document = json!({
-        "default_action": {"type": "allow", "signing_quorum": 2},
-        "rules": [],
-    });
-    let saved = app
-        .send(
-            reqwest::Method::PUT,
-            "/v1/policies/draft",
-            Some(key),
-            Some(document),
-        )
-        .await;
-    assert_eq!(saved.status, 200, "{}", saved.body);
-    let published = app
-        .post("/v1/policies/draft/publish", key, json!(null))
-        .await;
-    assert_eq!(published.status, 201, "{}", published.body);
-}
-
 /// Polls a request until `done` holds (or fails after `limit`).
 pub async fn wait_for(
     app: &TestApp,
@@ -90,25 +70,13 @@ pub async fn confirmed(app: &TestApp, key: &str, id: &str) -> Value {
     body
 }
 
-/// Every event kind of the tenant, following the cursor.
+/// Every event kind of the tenant, oldest first.
 pub async fn all_event_kinds(app: &TestApp, key: &str) -> Vec<String> {
-    let mut kinds = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/events?limit=100&cursor={c}"),
-            None => "/v1/events?limit=100".to_string(),
-        };
-        let page = app.get(&path, key).await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        for event in page.body["data"].as_array().expect("events") {
-            kinds.push(event["kind"].as_str().expect("kind").to_string());
-        }
-        match page.body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_string()),
-            None => return kinds,
-        }
-    }
+    all_events(app, key)
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind").to_string())
+        .collect()
 }
 
 fn anvil_network(anvil: &Anvil, token: &str) -> waas_chains::NetworkConfig {
@@ -130,24 +98,14 @@ async fn evm_transfers_reach_confirmed_on_anvil() {
     let anvil = Anvil::start().await;
     let token = deploy_token(&anvil, 1_000_000 * ETH).await;
 
-    let data_dir = unique_dir("anvil");
-    copy_warm_parties(&data_dir).await;
-    let mut settings = settings(&data_dir, None, Pool::Warm);
-    settings.networks = vec![anvil_network(&anvil, &token)];
-    settings.chain_poll_ms = 100;
-    let app = spawn_with(settings, Pool::Warm).await;
+    let app = spawn_on_networks(Pool::Warm, vec![anvil_network(&anvil, &token)], |_| {}).await;
     let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
     publish_allow_all(&app, &key).await;
 
-    let wallet = app
-        .post("/v1/wallets", &key, json!({"chain": "evm", "name": "hot"}))
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let address = wallet.body["address"].as_str().unwrap().to_string();
-    let path = format!(
-        "/v1/wallets/{}/transactions",
-        wallet.body["id"].as_str().unwrap()
-    );
+    let wallet = app.create_wallet(&key, "evm", "hot").await;
+    let address = wallet["address"].as_str().unwrap().to_string();
+    let wallet_id = wallet["id"].as_str().unwrap();
+    let path = format!("/v1/wallets/{wallet_id}/transactions");
 
     // Fund the wallet from the dev account: 100 ETH and 1000 TKN.
     anvil
@@ -194,7 +152,6 @@ async fn evm_transfers_reach_confirmed_on_anvil() {
     assert_eq!(anvil.token_balance(&token, &address).await, 750 * ETH);
 
     // Balances as the API reads them from the node.
-    let wallet_id = wallet.body["id"].as_str().unwrap();
     let balances = app
         .get(
             &format!("/v1/wallets/{wallet_id}/balances?network=anvil"),
@@ -449,17 +406,11 @@ async fn proxy(
     axum::Json(forward().await)
 }
 
-/// The event payloads of one kind, oldest first.
+/// The events of one kind, oldest first.
 async fn events_of(app: &TestApp, key: &str, kind: &str) -> Vec<Value> {
-    let page = app.get("/v1/events?limit=100", key).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    page.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == kind)
-        .cloned()
-        .collect()
+    let mut events = all_events(app, key).await;
+    events.retain(|e| e["kind"] == kind);
+    events
 }
 
 /// Broadcasts whose outcome is unknown (the RPC call times out) are resolved by looking
@@ -470,25 +421,17 @@ async fn events_of(app: &TestApp, key: &str, kind: &str) -> Vec<Value> {
 async fn evm_unknown_outcomes_drops_and_cancels_on_anvil() {
     let anvil = Anvil::start().await;
     let proxy = Proxy::start(&anvil.url).await;
-    let data_dir = unique_dir("anvil-unknown");
-    copy_warm_parties(&data_dir).await;
-    let mut settings = settings(&data_dir, None, Pool::Warm);
     let mut network = unreachable_network("anvil", waas_core::Chain::Evm, Some(CHAIN_ID));
     network.rpc_urls = vec![proxy.url.clone()];
     network.rpc_timeout_ms = 1_000;
-    settings.networks = vec![network];
-    settings.chain_poll_ms = 100;
-    let app = spawn_with(settings, Pool::Warm).await;
+    let app = spawn_on_networks(Pool::Warm, vec![network], |_| {}).await;
     let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
     publish_allow_all(&app, &key).await;
-    let wallet = app
-        .post("/v1/wallets", &key, json!({"chain": "evm", "name": "ops"}))
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let address = wallet.body["address"].as_str().unwrap().to_string();
+    let wallet = app.create_wallet(&key, "evm", "ops").await;
+    let address = wallet["address"].as_str().unwrap().to_string();
     let path = format!(
         "/v1/wallets/{}/transactions",
-        wallet.body["id"].as_str().unwrap()
+        wallet["id"].as_str().unwrap()
     );
     anvil
         .send_from_dev(json!({"to": address, "value": format!("{:#x}", 10 * ETH)}))

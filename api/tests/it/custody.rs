@@ -77,18 +77,9 @@ fn pkcs11_settings(prefix: &str) -> Pkcs11Settings {
 
 /// Creates a Solana wallet; returns its signatures path and public key.
 pub(crate) async fn solana_wallet(app: &TestApp, key: &str, name: &str) -> (String, String) {
-    let wallet = app
-        .post("/v1/wallets", key, json!({"chain": "solana", "name": name}))
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let path = format!(
-        "/v1/wallets/{}/signatures",
-        wallet.body["id"].as_str().unwrap()
-    );
-    (
-        path,
-        wallet.body["public_key"].as_str().unwrap().to_string(),
-    )
+    let wallet = app.create_wallet(key, "solana", name).await;
+    let path = format!("/v1/wallets/{}/signatures", wallet["id"].as_str().unwrap());
+    (path, wallet["public_key"].as_str().unwrap().to_string())
 }
 
 /// An app whose parties seal under KMS (reached at `kms_port`), with the given cache TTL.

@@ -275,6 +275,15 @@ impl TestApp {
             .await
     }
 
+    /// Creates a wallet; returns its body (`id`, `address`, ...).
+    pub async fn create_wallet(&self, key: &str, chain: &str, name: &str) -> Value {
+        let wallet = self
+            .post("/v1/wallets", key, json!({"chain": chain, "name": name}))
+            .await;
+        assert_eq!(wallet.status, 201, "{}", wallet.body);
+        wallet.body
+    }
+
     /// Creates a tenant and an API key with `scopes`; returns (tenant id, secret).
     pub async fn tenant_with_key(&self, scopes: &[&str]) -> (String, String) {
         let tenant = self
@@ -311,6 +320,71 @@ pub async fn event_kinds(app: &TestApp, key: &str) -> Vec<String> {
 }
 
 pub const ALL_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "admin"];
+
+/// Every event of the tenant, oldest first, following the cursor.
+pub async fn all_events(app: &TestApp, key: &str) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut path = "/v1/events?limit=100".to_string();
+    loop {
+        let page = app.get(&path, key).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        events.extend(
+            page.body["data"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .cloned(),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/events?limit=100&cursor={cursor}"),
+            None => return events,
+        }
+    }
+}
+
+/// Saves `document` as the tenant's policy draft and publishes it.
+pub async fn publish_policy(app: &TestApp, key: &str, document: Value) {
+    let saved = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/policies/draft",
+            Some(key),
+            Some(document),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    let published = app
+        .post("/v1/policies/draft/publish", key, json!(null))
+        .await;
+    assert_eq!(published.status, 201, "{}", published.body);
+}
+
+/// Publishes a policy that allows everything, signed by 2 nodes.
+pub async fn publish_allow_all(app: &TestApp, key: &str) {
+    let document = json!({
+        "default_action": {"type": "allow", "signing_quorum": 2},
+        "rules": [],
+    });
+    publish_policy(app, key, document).await;
+}
+
+/// An app whose executor drives requests on `networks`, polling every 100 ms; `adjust`
+/// changes anything else in the settings.
+pub async fn spawn_on_networks(
+    pool: Pool,
+    networks: Vec<waas_chains::NetworkConfig>,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let data_dir = unique_dir("chain");
+    if pool == Pool::Warm {
+        copy_warm_parties(&data_dir).await;
+    }
+    let mut settings = settings(&data_dir, None, pool);
+    settings.networks = networks;
+    settings.chain_poll_ms = 100;
+    adjust(&mut settings);
+    spawn_with(settings, pool).await
+}
 
 /// Every record in every party's store, read as a second process would:
 /// (party index, kind, id, record).

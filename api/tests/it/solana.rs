@@ -2,7 +2,7 @@
 //! behind a JSON-RPC server (`svm.rs`): the transfer lands and balances change; a transfer
 //! whose blockhash expires before it lands is built and signed again under the same request.
 
-use crate::chains::{all_event_kinds, confirmed, publish_allow_all, wait_for};
+use crate::chains::{all_event_kinds, confirmed, wait_for};
 use crate::helpers::*;
 use crate::svm::SvmNode;
 use serde_json::json;
@@ -19,32 +19,29 @@ fn svm_network(node: &SvmNode) -> waas_chains::NetworkConfig {
     network
 }
 
-pub async fn spawn_on_svm(node: &SvmNode, parties: u16) -> TestApp {
-    let data_dir = unique_dir("svm");
-    // FROST needs no auxiliary info: a cold pool signs Ed25519 at once.
-    let mut settings = settings(&data_dir, None, Pool::Cold);
-    settings.signer.parties = parties;
-    settings.networks = vec![svm_network(node)];
-    settings.chain_poll_ms = 100;
-    spawn_with(settings, Pool::Cold).await
+/// An app on the SVM network with `parties` in-process signer nodes. FROST needs no
+/// auxiliary info: a cold pool signs Ed25519 at once.
+async fn spawn_on_svm(
+    node: &SvmNode,
+    parties: u16,
+    adjust: impl FnOnce(&mut waas_api::Settings),
+) -> TestApp {
+    spawn_on_networks(Pool::Cold, vec![svm_network(node)], |settings| {
+        settings.signer.parties = parties;
+        adjust(settings);
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sol_transfer_executes_in_the_svm_and_survives_blockhash_expiry() {
     let node = SvmNode::start().await;
-    let app = spawn_on_svm(&node, 3).await;
+    let app = spawn_on_svm(&node, 3, |_| {}).await;
     let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
     publish_allow_all(&app, &key).await;
-    let wallet = app
-        .post(
-            "/v1/wallets",
-            &key,
-            json!({"chain": "solana", "name": "sol"}),
-        )
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let address = wallet.body["address"].as_str().unwrap().to_string();
-    let wallet_id = wallet.body["id"].as_str().unwrap().to_string();
+    let wallet = app.create_wallet(&key, "solana", "sol").await;
+    let address = wallet["address"].as_str().unwrap().to_string();
+    let wallet_id = wallet["id"].as_str().unwrap().to_string();
     let path = format!("/v1/wallets/{wallet_id}/transactions");
     node.fund(&address, 2 * SOL);
 
@@ -148,14 +145,11 @@ async fn sol_transfer_executes_in_the_svm_and_survives_blockhash_expiry() {
 async fn the_example_policy_signs_by_value_on_a_seven_node_pool() {
     use crate::transactions::key_with;
     let node = SvmNode::start().await;
-    let data_dir = unique_dir("svm7");
-    let mut settings = settings(&data_dir, None, Pool::Cold);
-    settings.signer.parties = 7;
-    settings.networks = vec![svm_network(&node)];
-    settings.chain_poll_ms = 100;
-    // $100 per SOL: 50 SOL is $5k.
-    settings.prices.insert("SOL".into(), "100".into());
-    let app = spawn_with(settings, Pool::Cold).await;
+    let app = spawn_on_svm(&node, 7, |settings| {
+        // $100 per SOL: 50 SOL is $5k.
+        settings.prices.insert("SOL".into(), "100".into());
+    })
+    .await;
     let (_, requester) = app.tenant_with_key(ALL_SCOPES).await;
     let first = key_with(&app, &requester, &["approve", "wallets:read"]).await;
     let second = key_with(&app, &requester, &["approve"]).await;
@@ -177,32 +171,13 @@ async fn the_example_policy_signs_by_value_on_a_seven_node_pool() {
              "action": {"type": "allow", "signing_quorum": 5, "approval_quorum": 2}}
         ]
     });
-    let saved = app
-        .send(
-            reqwest::Method::PUT,
-            "/v1/policies/draft",
-            Some(&requester),
-            Some(document),
-        )
-        .await;
-    assert_eq!(saved.status, 200, "{}", saved.body);
-    let published = app
-        .post("/v1/policies/draft/publish", &requester, json!(null))
-        .await;
-    assert_eq!(published.status, 201, "{}", published.body);
+    publish_policy(&app, &requester, document).await;
 
-    let wallet = app
-        .post(
-            "/v1/wallets",
-            &requester,
-            json!({"chain": "solana", "name": "treasury"}),
-        )
-        .await;
-    assert_eq!(wallet.status, 201, "{}", wallet.body);
-    let address = wallet.body["address"].as_str().unwrap().to_string();
+    let wallet = app.create_wallet(&requester, "solana", "treasury").await;
+    let address = wallet["address"].as_str().unwrap().to_string();
     let path = format!(
         "/v1/wallets/{}/transactions",
-        wallet.body["id"].as_str().unwrap()
+        wallet["id"].as_str().unwrap()
     );
     node.fund(&address, 6_000 * SOL);
     let act = |id: &str, verb: &str| format!("/v1/transactions/{id}/{verb}");

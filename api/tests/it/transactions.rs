@@ -9,22 +9,6 @@ use serde_json::{Value, json};
 const TREASURY: &str = "So11111111111111111111111111111111111111112";
 const BLOCKED: &str = "Vote111111111111111111111111111111111111111";
 
-async fn publish(app: &TestApp, key: &str, document: Value) {
-    let saved = app
-        .send(
-            reqwest::Method::PUT,
-            "/v1/policies/draft",
-            Some(key),
-            Some(document),
-        )
-        .await;
-    assert_eq!(saved.status, 200, "{}", saved.body);
-    let published = app
-        .post("/v1/policies/draft/publish", key, json!(null))
-        .await;
-    assert_eq!(published.status, 201, "{}", published.body);
-}
-
 /// A Solana wallet's transactions path.
 async fn wallet(app: &TestApp, key: &str) -> String {
     let (signatures, _) = solana_wallet(app, key, "payouts").await;
@@ -48,7 +32,7 @@ async fn requests_are_decided_by_the_active_policy() {
     assert_eq!(first.body["policy"]["version"], 0);
 
     // SOL is at 150 USD in the test settings.
-    publish(
+    publish_policy(
         &app,
         &key,
         json!({
@@ -157,7 +141,7 @@ async fn fifty_concurrent_requests_never_overrun_a_velocity_limit_on_postgres() 
     let app = spawn_app(Backend::Postgres, Pool::Cold).await;
     let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
     let path = wallet(&app, &key).await;
-    publish(
+    publish_policy(
         &app,
         &key,
         json!({
@@ -234,7 +218,7 @@ async fn approvals_follow_the_quorum_exclude_the_requester_and_expire() {
     let first = key_with(&app, &requester, &["approve", "wallets:read"]).await;
     let second = key_with(&app, &requester, &["approve"]).await;
     let path = wallet(&app, &requester).await;
-    publish(
+    publish_policy(
         &app,
         &requester,
         json!({
@@ -347,7 +331,7 @@ async fn an_approver_group_admits_only_its_members() {
     .await
     .assert_problem(422, "validation_failed");
     let path = wallet(&app, &requester).await;
-    publish(
+    publish_policy(
         &app,
         &requester,
         json!({

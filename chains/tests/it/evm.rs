@@ -106,6 +106,20 @@ fn decode(signed: &SignedTx) -> alloy_consensus::Signed<alloy_consensus::TxEip15
     }
 }
 
+/// Signs what `prepare` built with `key`, assembles it for `from` and decodes the result.
+fn assembled(
+    client: &EvmClient,
+    key: &SigningKey,
+    prepared: &Prepared,
+    from: &str,
+) -> alloy_consensus::Signed<alloy_consensus::TxEip1559> {
+    decode(
+        &client
+            .assemble(prepared, from, &sign(key, prepared))
+            .unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn suggested_fees_are_twice_the_base_fee_plus_the_tip() {
     let node = fee_node(10 * GWEI, Some(2 * GWEI), 21_000).await;
@@ -416,11 +430,7 @@ async fn token_transfers_and_contract_calls_carry_their_input_and_a_gas_margin()
         .unwrap();
     // Calls may cost more when mined than estimated: 25 % on top.
     assert_eq!(prepared.gas_limit, Some(62_500));
-    let tx = decode(
-        &client
-            .assemble(&prepared, &from, &sign(&key, &prepared))
-            .unwrap(),
-    );
+    let tx = assembled(&client, &key, &prepared, &from);
     let body = tx.tx();
     assert_eq!(body.to, TxKind::Call(USDC.parse().unwrap()));
     assert_eq!(body.value, U256::ZERO);
@@ -444,11 +454,7 @@ async fn token_transfers_and_contract_calls_carry_their_input_and_a_gas_margin()
         .await
         .unwrap();
     assert_eq!(prepared.gas_limit, Some(62_500));
-    let tx = decode(
-        &client
-            .assemble(&prepared, &from, &sign(&key, &prepared))
-            .unwrap(),
-    );
+    let tx = assembled(&client, &key, &prepared, &from);
     assert_eq!(tx.tx().input, Bytes::from(vec![0xde, 0xad, 0xbe, 0xef]));
     assert_eq!(tx.tx().value, U256::from(9));
 }
