@@ -203,9 +203,14 @@ pub struct GeneratedKey {
 }
 
 /// What is to be signed.
+///
+/// Every ECDSA payload but `Digest` carries its preimage: each signer node hashes it
+/// itself, so the digest it signs is a hash output nobody chose. Only such payloads may be
+/// signed from a presignature; a raw `Digest` is always signed interactively (a chosen
+/// digest signed with a presignature whose public data is known allows forgeries).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SignPayload {
-    /// A 32-byte digest signed as is (ECDSA only).
+    /// A raw 32-byte digest signed as is (ECDSA only; interactive signing only).
     Digest([u8; 32]),
     /// A message signed as bytes (Ed25519 signs messages, not digests).
     Message(Vec<u8>),
@@ -213,6 +218,54 @@ pub enum SignPayload {
     /// `keccak256("\x19Ethereum Signed Message:\n" ‖ len ‖ message)`, recomputed by every
     /// signer node from the message itself.
     PersonalMessage(Vec<u8>),
+    /// EIP-712 typed data (ECDSA): the digest is
+    /// `keccak256(0x19 ‖ 0x01 ‖ domain_separator ‖ struct_hash)`.
+    TypedData {
+        domain_separator: [u8; 32],
+        struct_hash: [u8; 32],
+    },
+    /// An unsigned EVM transaction's signing payload (EIP-2718: type byte ‖ RLP fields;
+    /// ECDSA): the digest is `keccak256(payload)`.
+    EvmTransaction(Vec<u8>),
+}
+
+impl SignPayload {
+    /// The bytes whose Keccak-256 hash is the ECDSA digest, for payloads that carry a
+    /// preimage (`None` for a raw digest and for Ed25519 messages).
+    pub fn keccak_preimage(&self) -> Option<Vec<u8>> {
+        match self {
+            SignPayload::Digest(_) | SignPayload::Message(_) => None,
+            SignPayload::PersonalMessage(message) => {
+                let mut bytes =
+                    format!("\x19Ethereum Signed Message:\n{}", message.len()).into_bytes();
+                bytes.extend_from_slice(message);
+                Some(bytes)
+            }
+            SignPayload::TypedData {
+                domain_separator,
+                struct_hash,
+            } => {
+                let mut bytes = Vec::with_capacity(66);
+                bytes.extend_from_slice(&[0x19, 0x01]);
+                bytes.extend_from_slice(domain_separator);
+                bytes.extend_from_slice(struct_hash);
+                Some(bytes)
+            }
+            SignPayload::EvmTransaction(payload) => Some(payload.clone()),
+        }
+    }
+
+    /// The 32-byte ECDSA digest (`None` for Ed25519 messages).
+    pub fn ecdsa_digest(&self) -> Option<[u8; 32]> {
+        use sha3::{Digest, Keccak256};
+        match self {
+            SignPayload::Digest(digest) => Some(*digest),
+            SignPayload::Message(_) => None,
+            _ => self
+                .keccak_preimage()
+                .map(|preimage| Keccak256::digest(&preimage).into()),
+        }
+    }
 }
 
 /// A request to sign with an existing key.
