@@ -53,9 +53,16 @@ fn main() {
         at: chrono::DateTime::parse_from_rfc3339("2026-11-23T10:30:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc),
+        operation: Default::default(),
+        also_moves: Vec::new(),
+        fee_native: Decimal::ZERO,
+        native_asset: "ETH".into(),
+        unvalued: None,
+        unlimited_allowance: false,
     };
     let context = Context {
         price_usd: Some(Decimal::new(2000, 0)),
+        other_prices: Default::default(),
         spent: policy
             .velocity_windows()
             .into_iter()

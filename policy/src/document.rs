@@ -177,6 +177,30 @@ pub enum ConditionDocument {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         users: Vec<String>,
     },
+    /// A signature request of one of these kinds: `message`, `typed_data`, `hash`. Signature
+    /// requests are allowed only by rules with this or a `typed_data` condition; a raw
+    /// `hash` only by a rule whose `signature_kind` names it.
+    SignatureKind {
+        #[cfg_attr(feature = "openapi", schema(example = json!(["message", "typed_data"])))]
+        r#in: Vec<String>,
+    },
+    /// EIP-712 typed data whose primary type and domain match (each list that is given
+    /// must contain the request's value).
+    TypedData {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        primary_types: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chain_ids: Vec<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        verifying_contracts: Vec<String>,
+        /// Domain names (`name` in the EIP-712 domain), compared exactly.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<String>,
+    },
+    /// The request grants an unlimited token allowance (ERC-20 `approve`/`increaseAllowance`,
+    /// ERC-2612 `Permit`, Permit2). Such requests are allowed only by rules with this
+    /// condition.
+    UnlimitedAllowance {},
 }
 
 /// What a compiled policy needs to know about the pool.
@@ -302,6 +326,15 @@ pub enum Condition {
         api_keys: BTreeSet<String>,
         users: BTreeSet<String>,
     },
+    SignatureKind(BTreeSet<crate::engine::SignatureKind>),
+    /// Empty sets do not constrain; addresses are normalized.
+    TypedData {
+        primary_types: BTreeSet<String>,
+        chain_ids: BTreeSet<u64>,
+        verifying_contracts: BTreeSet<String>,
+        names: BTreeSet<String>,
+    },
+    UnlimitedAllowance,
 }
 
 /// Normalizes an address for comparison: EVM hex (`0x…`) is case-insensitive; others
@@ -747,6 +780,62 @@ fn compile_condition(
                 max_count: *max_count,
             }
         }
+        ConditionDocument::SignatureKind { r#in } => {
+            check.non_empty(&format!("{at}/in"), r#in);
+            let mut kinds = BTreeSet::new();
+            for (i, kind) in r#in.iter().enumerate() {
+                match crate::engine::SignatureKind::parse(kind.trim()) {
+                    Some(kind) => {
+                        kinds.insert(kind);
+                    }
+                    None => check.error(format!("{at}/in/{i}"), "one of message, typed_data, hash"),
+                }
+            }
+            Condition::SignatureKind(kinds)
+        }
+        ConditionDocument::TypedData {
+            primary_types,
+            chain_ids,
+            verifying_contracts,
+            names,
+        } => {
+            if primary_types.is_empty()
+                && chain_ids.is_empty()
+                && verifying_contracts.is_empty()
+                && names.is_empty()
+            {
+                check.error(
+                    at,
+                    "needs primary_types, chain_ids, verifying_contracts or names",
+                );
+            }
+            for (field, values) in [("primary_types", primary_types), ("names", names)] {
+                for (i, value) in values.iter().enumerate() {
+                    if value.trim().is_empty() || value.len() > 256 {
+                        check.error(format!("{at}/{field}/{i}"), "1 to 256 characters");
+                    }
+                }
+            }
+            for (i, contract) in verifying_contracts.iter().enumerate() {
+                let hex = contract.trim().strip_prefix("0x").unwrap_or("");
+                if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    check.error(
+                        format!("{at}/verifying_contracts/{i}"),
+                        "must be a 0x-prefixed 20-byte hex address",
+                    );
+                }
+            }
+            Condition::TypedData {
+                primary_types: primary_types.iter().map(|t| t.trim().to_string()).collect(),
+                chain_ids: chain_ids.iter().copied().collect(),
+                verifying_contracts: verifying_contracts
+                    .iter()
+                    .map(|c| normalize_address(c))
+                    .collect(),
+                names: names.iter().cloned().collect(),
+            }
+        }
+        ConditionDocument::UnlimitedAllowance {} => Condition::UnlimitedAllowance,
         ConditionDocument::Initiator { api_keys, users } => {
             if api_keys.is_empty() && users.is_empty() {
                 check.error(at, "needs api_keys or users");

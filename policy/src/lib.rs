@@ -7,10 +7,14 @@
 
 pub mod document;
 pub mod engine;
+pub mod facts;
 
 pub use document::{
     Action, ActionDocument, Condition, ConditionDocument, Policy, PolicyDocument, PoolLimits,
     Range, Rule, RuleDocument, VelocityScope, parse,
 };
-pub use engine::{Context, Decision, MatchedRule, Outcome, Spent, Transaction, evaluate};
+pub use engine::{
+    Context, Decision, MatchedRule, Movement, NoValue, Operation, Outcome, SignatureKind, Spent,
+    Transaction, TypedDataFacts, evaluate, explicit_allow_violation, value_usd,
+};
 pub use rust_decimal::Decimal;

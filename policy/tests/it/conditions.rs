@@ -281,3 +281,233 @@ fn all_conditions_of_a_rule_must_hold() {
         "no rule matched; default action: deny: default"
     );
 }
+
+fn as_signature(tx: &mut Transaction, kind: waas_policy::SignatureKind) {
+    tx.operation = waas_policy::Operation::Signature {
+        kind,
+        typed_data: None,
+    };
+    tx.amount = Decimal::ZERO;
+    tx.unvalued = Some("a signature".into());
+}
+
+fn permit(tx: &mut Transaction) {
+    tx.operation = waas_policy::Operation::Signature {
+        kind: waas_policy::SignatureKind::TypedData,
+        typed_data: Some(waas_policy::TypedDataFacts {
+            primary_type: "Permit".into(),
+            chain_id: Some(1),
+            verifying_contract: Some("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48".into()),
+            name: Some("USD Coin".into()),
+        }),
+    };
+}
+
+#[test]
+fn signature_kind() {
+    use waas_policy::SignatureKind::*;
+    run(vec![
+        (
+            json!({"type": "signature_kind", "in": ["message"]}),
+            |tx| as_signature(tx, Message),
+            true,
+        ),
+        (
+            json!({"type": "signature_kind", "in": ["typed_data"]}),
+            |tx| as_signature(tx, Message),
+            false,
+        ),
+        (
+            json!({"type": "signature_kind", "in": ["message"]}),
+            same,
+            false,
+        ),
+        (
+            json!({"type": "signature_kind", "in": ["hash"]}),
+            |tx| as_signature(tx, Hash),
+            true,
+        ),
+        (
+            json!({"type": "signature_kind", "in": ["message", "typed_data"]}),
+            |tx| as_signature(tx, Hash),
+            false,
+        ),
+        // Signatures need a signature rule: a rule with other conditions never allows them.
+        (
+            json!({"type": "network", "in": ["ethereum"]}),
+            |tx| as_signature(tx, Message),
+            false,
+        ),
+        (json!({"type": "value_usd", "lt": "1000000"}), permit, false),
+    ]);
+}
+
+#[test]
+fn typed_data() {
+    run(vec![
+        (
+            json!({"type": "typed_data", "primary_types": ["Permit"]}),
+            permit,
+            true,
+        ),
+        (
+            json!({"type": "typed_data", "primary_types": ["Order"]}),
+            permit,
+            false,
+        ),
+        (
+            json!({"type": "typed_data", "chain_ids": [1, 10]}),
+            permit,
+            true,
+        ),
+        (
+            json!({"type": "typed_data", "chain_ids": [8453]}),
+            permit,
+            false,
+        ),
+        (
+            json!({"type": "typed_data", "verifying_contracts": ["0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"]}),
+            permit,
+            true,
+        ),
+        (
+            json!({"type": "typed_data", "verifying_contracts": ["0x1111111111111111111111111111111111111111"]}),
+            permit,
+            false,
+        ),
+        (
+            json!({"type": "typed_data", "names": ["USD Coin"]}),
+            permit,
+            true,
+        ),
+        (
+            json!({"type": "typed_data", "names": ["usd coin"]}),
+            permit,
+            false,
+        ),
+        (
+            json!({"type": "typed_data", "primary_types": ["Permit"]}),
+            same,
+            false,
+        ),
+    ]);
+}
+
+#[test]
+fn unlimited_allowances_need_a_rule_that_names_them() {
+    fn unlimited(tx: &mut Transaction) {
+        tx.contract = Some("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48".into());
+        tx.selector = Some(waas_policy::facts::APPROVE);
+        tx.unlimited_allowance = true;
+        tx.unvalued = Some("an unlimited allowance".into());
+    }
+    run(vec![
+        (json!({"type": "unlimited_allowance"}), unlimited, true),
+        (json!({"type": "unlimited_allowance"}), same, false),
+        (
+            json!({"type": "evm_method", "selectors": ["0x095ea7b3"]}),
+            unlimited,
+            false,
+        ),
+        (
+            json!({"type": "network", "in": ["ethereum"]}),
+            unlimited,
+            false,
+        ),
+    ]);
+}
+
+#[test]
+fn unvalued_calls_pass_only_rules_naming_their_contract_or_method() {
+    fn unknown_method(tx: &mut Transaction) {
+        tx.amount = Decimal::ZERO;
+        tx.contract = Some("0x2222222222222222222222222222222222222222".into());
+        tx.selector = Some([0xde, 0xad, 0xbe, 0xef]);
+        tx.unvalued = Some("unknown method".into());
+    }
+    run(vec![
+        (
+            json!({"type": "value_usd", "lt": "10000"}),
+            unknown_method,
+            false,
+        ),
+        (
+            json!({"type": "network", "in": ["ethereum"]}),
+            unknown_method,
+            false,
+        ),
+        (
+            json!({"type": "evm_method", "selectors": ["0xdeadbeef"]}),
+            unknown_method,
+            true,
+        ),
+        (
+            json!({"type": "contract", "in": ["0x2222222222222222222222222222222222222222"]}),
+            unknown_method,
+            true,
+        ),
+    ]);
+    // A value rule that would allow a $0 call lets the request go on to the explicit rule.
+    let policy = compile(json!({
+        "default_action": {"type": "allow", "signing_quorum": 2},
+        "rules": [
+            {"name": "small", "conditions": [{"type": "value_usd", "lt": "10000"}],
+             "action": {"type": "allow", "signing_quorum": 2}},
+            {"name": "the dex", "conditions": [{"type": "evm_method", "selectors": ["0xdeadbeef"]}],
+             "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 1}}
+        ]
+    }));
+    let mut tx = transfer("0");
+    unknown_method(&mut tx);
+    let decision = evaluate(&policy, &tx, &context(&policy));
+    assert_eq!(decision.matched_rule.unwrap().name, "the dex");
+    // Without it, even an allowing default action denies.
+    let mut other = tx.clone();
+    other.selector = Some([1, 2, 3, 4]);
+    assert!(
+        !evaluate(&policy, &other, &context(&policy))
+            .outcome
+            .is_allow()
+    );
+}
+
+#[test]
+fn fees_count_in_the_usd_value_and_show_in_the_decision() {
+    let policy = one_rule(json!([{"type": "value_usd", "lt": "10000"}]));
+    let mut tx = transfer("4.9"); // $9,800 at $2,000
+    assert!(allowed(&policy, &tx, &context(&policy)));
+    tx.fee_native = dec("0.2"); // + $400
+    let decision = evaluate(&policy, &tx, &context(&policy));
+    assert!(!decision.outcome.is_allow());
+    assert_eq!(decision.value_usd, Some(dec("10200")));
+    assert_eq!(decision.fee_native, Some(dec("0.2")));
+    assert_eq!(decision.fee_usd, Some(dec("400")));
+}
+
+#[test]
+fn sums_too_large_deny_at_the_rule_instead_of_panicking() {
+    let policy = one_rule(
+        json!([{"type": "velocity", "scope": "wallet", "window_secs": 60, "max_count": 5}]),
+    );
+    let mut context = context(&policy);
+    for spent in context.spent.values_mut() {
+        spent.count = u64::MAX;
+        spent.usd = Decimal::MAX;
+    }
+    // Velocity rules are deny-style (they hold when the limit is passed): u64::MAX + 1 passes it.
+    assert!(allowed(&policy, &transfer("1"), &context));
+    let usd = one_rule(
+        json!([{"type": "velocity", "scope": "wallet", "window_secs": 60, "max_usd": "5"}]),
+    );
+    let mut context = super::context(&usd);
+    for spent in context.spent.values_mut() {
+        spent.usd = Decimal::MAX;
+    }
+    let decision = evaluate(&usd, &transfer("1"), &context);
+    assert!(!decision.outcome.is_allow());
+    assert!(decision.explanation.join(" ").contains("out of range"));
+    let mut huge = transfer("1");
+    huge.amount = Decimal::MAX;
+    let decision = evaluate(&policy, &huge, &super::context(&policy));
+    assert!(!decision.outcome.is_allow());
+}

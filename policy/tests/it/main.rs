@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod conditions;
+mod facts;
 mod properties;
 mod validation;
 
@@ -59,6 +60,12 @@ pub fn transfer(amount: &str) -> Transaction {
         at: DateTime::parse_from_rfc3339("2026-11-23T10:30:00Z")
             .unwrap()
             .with_timezone(&Utc),
+        operation: Default::default(),
+        also_moves: Vec::new(),
+        fee_native: Decimal::ZERO,
+        native_asset: "ETH".into(),
+        unvalued: None,
+        unlimited_allowance: false,
     }
 }
 
@@ -66,6 +73,7 @@ pub fn transfer(amount: &str) -> Transaction {
 pub fn context(policy: &Policy) -> Context {
     Context {
         price_usd: Some(dec("2000")),
+        other_prices: Default::default(),
         spent: policy
             .velocity_windows()
             .into_iter()
