@@ -3,7 +3,7 @@
 
 use crate::problem::{Problem, ProblemFieldError};
 use crate::routes::{
-    api_keys, events, health, metrics, networks, operator, policies, tenants, transactions, wallets,
+    api_keys, events, health, metrics, networks, operator, policies, signatures, tenants, transactions, wallets,
 };
 use crate::state::AppState;
 use crate::wire::*;
@@ -49,7 +49,9 @@ impl Modify for SecuritySchemes {
         metrics::metrics,
         tenants::create_tenant, tenants::get_tenant, tenants::create_tenant_api_key,
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::revoke_api_key,
-        wallets::create_wallet, wallets::list_wallets, wallets::get_wallet, wallets::create_signature,
+        wallets::create_wallet, wallets::list_wallets, wallets::get_wallet,
+        signatures::create_signature, signatures::list_signatures, signatures::get_signature,
+        signatures::approve, signatures::reject, signatures::cancel,
         events::list_events,
         operator::rotate_keys,
         policies::get_active, policies::get_draft, policies::put_draft, policies::publish,
@@ -63,7 +65,7 @@ impl Modify for SecuritySchemes {
         CreateTenantRequest, TenantResponse,
         CreateApiKeyRequest, ApiKeyResponse, CreatedApiKeyResponse, ApiKeyList,
         CreateWalletRequest, WalletResponse, WalletList, ThresholdResponse,
-        CreateSignatureRequest, SignatureResponse,
+        CreateSignatureRequest, SignatureResponse, SignatureList,
         EventResponse, EventList,
         KeyRotationRequest, KeyRotationResponse, PartyRotation,
         HealthResponse, ReadinessResponse, SignerPoolReadiness, PartyReadiness,

@@ -374,7 +374,6 @@ impl Application {
         let pool: Arc<dyn SignerPool> = coordinator.clone();
         let wallets = Arc::new(WalletService::new(
             Arc::new(store.clone()),
-            Arc::new(store.clone()),
             pool.clone(),
             clock,
         ));
@@ -416,6 +415,7 @@ impl Application {
                 policies.clone(),
                 oracle,
                 networks.clone(),
+                Arc::new(waas_chains::evm::Eip712Hasher),
                 Arc::new(SystemClock),
             )
             .with_approval_window(chrono::Duration::seconds(

@@ -179,16 +179,22 @@ pub enum CreateSignatureRequest {
     },
 }
 
+/// A signature request: what is signed, the policy's decision, approvals, and the signature
+/// once made.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SignatureResponse {
     pub id: String,
     pub wallet_id: String,
     /// `hash`, `message` or `typed_data`.
     pub kind: String,
-    /// What the key signed: the 32-byte digest (evm) or SHA-256 of the signed bytes (solana).
+    /// `rejected`, `pending_approval`, `approved` (being signed), `signed`, `failed`,
+    /// `cancelled`, `expired`.
+    pub state: String,
+    /// What the key signs: the 32-byte digest (evm) or SHA-256 of the signed bytes (solana).
     pub digest: String,
-    /// 0x-hex: 65 bytes `r‖s‖v` (evm, low-s, v = 27|28) or 64 bytes (solana).
-    pub signature: String,
+    /// 0x-hex: 65 bytes `r‖s‖v` (evm, low-s, v = 27|28) or 64 bytes (solana); once `signed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// evm only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub r: Option<String>,
@@ -196,35 +202,80 @@ pub struct SignatureResponse {
     pub s: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub v: Option<u8>,
+    /// Pool indices of the signer nodes that made the signature.
+    pub signers: Vec<u16>,
+    /// What the policy saw the request move: for a token approval (Permit, Permit2) the
+    /// token, the amount and the spender; otherwise the native asset and `"0"`.
+    pub network: String,
+    pub asset: String,
+    pub amount: String,
+    /// The spender of a token approval.
+    pub to: String,
+    pub policy: PolicyDecision,
+    /// The API key that asked.
+    pub requested_by: String,
+    pub approvals: Vec<ApprovalResponse>,
+    /// Why the last signing attempt failed (it is retried), or why the request failed.
+    pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
-impl From<waas_wallets::SignatureRecord> for SignatureResponse {
-    fn from(record: waas_wallets::SignatureRecord) -> Self {
+impl From<waas_wallets::TransactionRequest> for SignatureResponse {
+    fn from(request: waas_wallets::TransactionRequest) -> Self {
+        let (kind, digest) = request
+            .signature
+            .as_ref()
+            .map(|s| (s.kind.as_str().to_string(), s.digest.clone()))
+            .unwrap_or_default();
+        let result = request.execution.signature.clone();
+        let signature = result.as_ref().map(|r| r.signature.clone());
         // EVM signatures are 65 bytes `r‖s‖v` ("0x" + 130 hex digits); Ed25519 ones are 64.
-        let (r, s, v) = match record.signature.len() {
-            132 => (
-                record.signature.get(2..66).map(|h| format!("0x{h}")),
-                record.signature.get(66..130).map(|h| format!("0x{h}")),
-                record
-                    .signature
-                    .get(130..132)
-                    .and_then(|h| u8::from_str_radix(h, 16).ok()),
+        let (r, s, v) = match signature.as_deref() {
+            Some(text) if text.len() == 132 => (
+                text.get(2..66).map(|h| format!("0x{h}")),
+                text.get(66..130).map(|h| format!("0x{h}")),
+                text.get(130..132).and_then(|h| u8::from_str_radix(h, 16).ok()),
             ),
             _ => (None, None, None),
         };
         Self {
-            id: record.id.to_string(),
-            wallet_id: record.wallet_id.to_string(),
-            kind: record.kind.as_str().to_string(),
-            digest: record.digest,
-            signature: record.signature,
+            id: request.id.to_string(),
+            wallet_id: request.wallet_id.to_string(),
+            kind,
+            state: request.state.as_str().into(),
+            digest,
+            signature,
             r,
             s,
             v,
-            created_at: record.created_at,
+            signers: result.map(|r| r.signers).unwrap_or_default(),
+            network: request.network,
+            asset: request.asset,
+            amount: request.amount.normalize().to_string(),
+            to: request.to,
+            policy: PolicyDecision::new(Some(request.policy_version), request.decision),
+            requested_by: request.requested_by,
+            approvals: request
+                .approvals
+                .into_iter()
+                .map(|a| ApprovalResponse {
+                    approver: a.approver,
+                    decision: if a.approved { "approve" } else { "reject" }.into(),
+                    at: a.at,
+                })
+                .collect(),
+            last_error: request.execution.last_error,
+            created_at: request.created_at,
+            updated_at: request.updated_at,
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureList {
+    pub data: Vec<SignatureResponse>,
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -470,7 +521,11 @@ pub struct PolicyDecision {
     pub matched_rule: Option<MatchedRuleWire>,
     /// The price used (USD per unit), as a decimal string.
     pub price_usd: Option<String>,
+    /// The request's USD value: what it moves, plus the worst-case network fee.
     pub value_usd: Option<String>,
+    /// The worst-case network fee counted, in native units and in USD.
+    pub fee_native: Option<String>,
+    pub fee_usd: Option<String>,
     /// Why each rule before the deciding one did not match, in order.
     pub explanation: Vec<String>,
 }
@@ -505,6 +560,8 @@ impl PolicyDecision {
             }),
             price_usd: decision.price_usd.map(|p| p.normalize().to_string()),
             value_usd: decision.value_usd.map(|v| v.normalize().to_string()),
+            fee_native: decision.fee_native.map(|v| v.normalize().to_string()),
+            fee_usd: decision.fee_usd.map(|v| v.normalize().to_string()),
             explanation: decision.explanation,
         }
     }

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use waas_core::ports::{
     AccountNonces, Balance, BroadcastError, ChainClient, ChainError, EndpointHealth, FeeChoice,
     Fees, Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TxIntent,
+    TypedDataHasher, TypedDataHashes,
 };
 
 /// `transfer(address,uint256)`.
@@ -295,9 +296,10 @@ impl ChainClient for EvmClient {
             value,
             input,
         };
-        let digest = unsigned.transaction()?.signature_hash();
+        // The signer nodes hash the signing payload themselves (never a bare digest).
+        let payload = unsigned.transaction()?.encoded_for_signing();
         Ok(Prepared {
-            payload: SignPayload::Digest(digest.0),
+            payload: SignPayload::EvmTransaction(payload),
             unsigned: serde_json::to_vec(&unsigned)
                 .map_err(|e| ChainError::Invalid(format!("encoding the transaction: {e}")))?,
             nonce: Some(nonce),
@@ -419,8 +421,31 @@ impl ChainClient for EvmClient {
     }
 }
 
-/// The EIP-712 signing hash of a typed-data document (`{types, primaryType, domain,
-/// message}`, as `eth_signTypedData_v4` takes it).
+/// The EIP-712 domain separator and struct hash of a typed-data document (`{types,
+/// primaryType, domain, message}`, as `eth_signTypedData_v4` takes it).
+pub fn typed_data_hashes(document: &Value) -> Result<TypedDataHashes, String> {
+    let typed: alloy_dyn_abi::TypedData = serde_json::from_value(document.clone())
+        .map_err(|e| format!("not EIP-712 typed data: {e}"))?;
+    let struct_hash = typed
+        .hash_struct()
+        .map_err(|e| format!("cannot hash the typed data: {e}"))?;
+    Ok(TypedDataHashes {
+        domain_separator: typed.domain().separator().0,
+        struct_hash: struct_hash.0,
+    })
+}
+
+/// [`TypedDataHasher`] with alloy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Eip712Hasher;
+
+impl TypedDataHasher for Eip712Hasher {
+    fn hashes(&self, document: &Value) -> Result<TypedDataHashes, String> {
+        typed_data_hashes(document)
+    }
+}
+
+/// The EIP-712 signing hash of a typed-data document.
 pub fn typed_data_hash(document: &Value) -> Result<[u8; 32], String> {
     let typed: alloy_dyn_abi::TypedData = serde_json::from_value(document.clone())
         .map_err(|e| format!("not EIP-712 typed data: {e}"))?;

@@ -41,13 +41,15 @@ pub enum ErrorCode {
     ChainUnavailable,
     /// The network refused the transaction (reverted gas estimate, insufficient funds...).
     ChainRejected,
+    /// The tenant's policy denied the request (the rule is named in `detail`).
+    PolicyDenied,
     /// An unexpected failure; details are in the server log under the request id.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the registry test.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::MalformedBody,
         ErrorCode::ValidationFailed,
         ErrorCode::InvalidParameter,
@@ -65,6 +67,7 @@ impl ErrorCode {
         ErrorCode::CustodyUnavailable,
         ErrorCode::ChainUnavailable,
         ErrorCode::ChainRejected,
+        ErrorCode::PolicyDenied,
         ErrorCode::Internal,
     ];
 
@@ -88,6 +91,7 @@ impl ErrorCode {
             ErrorCode::CustodyUnavailable => "custody_unavailable",
             ErrorCode::ChainUnavailable => "chain_unavailable",
             ErrorCode::ChainRejected => "chain_rejected",
+            ErrorCode::PolicyDenied => "policy_denied",
             ErrorCode::Internal => "internal",
         }
     }
@@ -112,6 +116,7 @@ impl ErrorCode {
             ErrorCode::CustodyUnavailable => "Key protection is unavailable",
             ErrorCode::ChainUnavailable => "The network's RPC endpoints are unreachable",
             ErrorCode::ChainRejected => "The network refused the transaction",
+            ErrorCode::PolicyDenied => "The tenant's policy denied the request",
             ErrorCode::Internal => "Internal error",
         }
     }

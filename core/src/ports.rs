@@ -600,3 +600,18 @@ pub trait NetworkDirectory: Send + Sync + fmt::Debug {
     /// Every network, ordered by name.
     fn all(&self) -> Vec<std::sync::Arc<dyn ChainClient>>;
 }
+
+/// The two hashes an EIP-712 signature is made over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TypedDataHashes {
+    pub domain_separator: [u8; 32],
+    pub struct_hash: [u8; 32],
+}
+
+/// EIP-712 hashing of `eth_signTypedData_v4` documents (`{types, primaryType, domain,
+/// message}`); implemented in `chains`.
+pub trait TypedDataHasher: Send + Sync + fmt::Debug {
+    /// The domain separator and struct hash; `Err` says why the document is not valid
+    /// EIP-712 typed data.
+    fn hashes(&self, document: &serde_json::Value) -> Result<TypedDataHashes, String>;
+}

@@ -11,8 +11,10 @@ mod m0004_transactions;
 mod m0005_approvals;
 mod m0006_approver_groups;
 mod m0007_chain_execution;
+mod m0008_signature_requests;
 
-/// The control-plane schema: tenants, API keys, wallets, signatures, events, policies, transaction requests.
+/// The control-plane schema: tenants, API keys, wallets, events, policies, transaction and
+/// signature requests.
 #[derive(Debug)]
 pub struct Migrator;
 
@@ -27,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_approvals::Migration),
             Box::new(m0006_approver_groups::Migration),
             Box::new(m0007_chain_execution::Migration),
+            Box::new(m0008_signature_requests::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@ use waas_core::ports::{AccountNonces, Page, PageRequest, RepositoryError};
 use waas_core::{TenantId, TransactionId, WalletId};
 use waas_policy::Decimal;
 use waas_wallets::{
-    Approval, Change, Decide, Execution, NonceBook, NonceTransition, RecentSpend, Refusal, StateOf,
+    Approval, Change, Decide, Execution, NonceBook, NonceTransition, RecentSpend, Refusal, RequestKind, StateOf,
     TransactionRepository, TransactionRequest, TransactionState, Transition, decision_events,
 };
 
@@ -38,6 +38,10 @@ fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryE
         requested_by: row.requested_by,
         approvals: Vec::new(),
         execution: serde_json::from_str(&row.execution).map_err(|_| corrupt("execution"))?,
+        signature: row
+            .signature
+            .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("signature request")))
+            .transpose()?,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
@@ -83,6 +87,12 @@ fn to_row(request: &TransactionRequest) -> Result<transactions::ActiveModel, Rep
         nonce: Set(nonce_column(&request.execution)?),
         tx_hash: Set(request.execution.attempts.last().map(|a| a.hash.clone())),
         claimed_until: Set(None),
+        signature: Set(request
+            .signature
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|_| corrupt("signature request"))?),
     })
 }
 
@@ -350,6 +360,12 @@ impl TransactionRepository for SqlStore {
             .column(transactions::Column::TenantId)
             .column(transactions::Column::Id)
             .filter(transactions::Column::State.is_in(states))
+            // A signed signature request is finished.
+            .filter(
+                Condition::any()
+                    .add(transactions::Column::Signature.is_null())
+                    .add(transactions::Column::State.ne(TransactionState::Signed.as_str())),
+            )
             .filter(
                 Condition::any()
                     .add(transactions::Column::ClaimedUntil.is_null())
@@ -374,10 +390,15 @@ impl TransactionRepository for SqlStore {
     async fn list(
         &self,
         tenant: TenantId,
+        kind: RequestKind,
         page: &PageRequest,
     ) -> Result<Page<TransactionRequest>, RepositoryError> {
         let mut query = transactions::Entity::find()
-            .filter(transactions::Column::TenantId.eq(tenant.to_string()));
+            .filter(transactions::Column::TenantId.eq(tenant.to_string()))
+            .filter(match kind {
+                RequestKind::Transaction => transactions::Column::Signature.is_null(),
+                RequestKind::Signature => transactions::Column::Signature.is_not_null(),
+            });
         if let Some(after) = &page.after {
             query = query.filter(transactions::Column::Id.gt(after.clone()));
         }

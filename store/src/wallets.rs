@@ -1,6 +1,6 @@
-//! `WalletRepository` and `SignatureRepository` on sea-orm.
+//! `WalletRepository` on sea-orm.
 
-use crate::entities::{signatures, wallets};
+use crate::entities::wallets;
 use crate::{SqlStore, corrupt, db_error, events, paginate};
 use async_trait::async_trait;
 use sea_orm::{
@@ -10,7 +10,7 @@ use sea_orm::{
 use waas_core::event::NewEvent;
 use waas_core::ports::{Page, PageRequest, RepositoryError};
 use waas_core::{Chain, Scheme, TenantId, Threshold, WalletId};
-use waas_wallets::{SignatureRecord, SignatureRepository, Wallet, WalletRepository};
+use waas_wallets::{Wallet, WalletRepository};
 
 fn wallet_to_domain(row: wallets::Model) -> Result<Wallet, RepositoryError> {
     let t = u16::try_from(row.threshold_t).map_err(|_| corrupt("threshold"))?;
@@ -91,32 +91,5 @@ impl WalletRepository for SqlStore {
             .map(wallet_to_domain)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(paginate(rows, page.limit, |wallet| wallet.id.to_string()))
-    }
-}
-
-#[async_trait]
-impl SignatureRepository for SqlStore {
-    async fn insert_signature(
-        &self,
-        record: &SignatureRecord,
-        event: NewEvent,
-    ) -> Result<(), RepositoryError> {
-        let txn = self.db.begin().await.map_err(db_error)?;
-        signatures::ActiveModel {
-            id: Set(record.id.to_string()),
-            tenant_id: Set(record.tenant_id.to_string()),
-            wallet_id: Set(record.wallet_id.to_string()),
-            kind: Set(record.kind.as_str().to_string()),
-            digest: Set(record.digest.clone()),
-            signature: Set(record.signature.clone()),
-            created_at: Set(record.created_at),
-        }
-        .insert(&txn)
-        .await
-        .map_err(db_error)?;
-        events::append(&txn, event, record.created_at)
-            .await
-            .map_err(db_error)?;
-        txn.commit().await.map_err(db_error)
     }
 }

@@ -16,7 +16,8 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
-/// What an API key may do. `admin` implies every other scope.
+/// What an API key may do. `admin` implies every other scope but `sign:raw`, which is only
+/// ever granted by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Scope {
     #[serde(rename = "wallets:read")]
@@ -25,6 +26,10 @@ pub enum Scope {
     WalletsWrite,
     #[serde(rename = "sign")]
     Sign,
+    /// Ask for signatures over raw 32-byte hashes (`kind: "hash"`); still decided by policy,
+    /// which must name `hash` explicitly.
+    #[serde(rename = "sign:raw")]
+    SignRaw,
     /// Approve or reject transaction requests held for approval (never one's own).
     #[serde(rename = "approve")]
     Approve,
@@ -33,10 +38,11 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::WalletsRead,
         Scope::WalletsWrite,
         Scope::Sign,
+        Scope::SignRaw,
         Scope::Approve,
         Scope::Admin,
     ];
@@ -46,6 +52,7 @@ impl Scope {
             Scope::WalletsRead => "wallets:read",
             Scope::WalletsWrite => "wallets:write",
             Scope::Sign => "sign",
+            Scope::SignRaw => "sign:raw",
             Scope::Approve => "approve",
             Scope::Admin => "admin",
         }
@@ -97,7 +104,7 @@ impl Principal {
         match self {
             Principal::Operator => false,
             Principal::ApiKey { scopes, .. } => {
-                scopes.contains(&Scope::Admin) || scopes.contains(&scope)
+                scopes.contains(&scope) || (scope != Scope::SignRaw && scopes.contains(&Scope::Admin))
             }
         }
     }

@@ -122,6 +122,9 @@ pub struct Execution {
     pub last_error: Option<String>,
     pub rebroadcasts: u32,
     pub signing_failures: u32,
+    /// A signature request's signature, once made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::signatures::SignatureResult>,
 }
 
 /// Signing is retried this many times before the request fails.
@@ -281,11 +284,49 @@ impl Executor {
         Ok(count)
     }
 
+    /// Drives a request now and returns it once it has left `approved` (signed, failed...),
+    /// or as it stands when a signing attempt failed (it is retried in the background) or
+    /// `wait` has passed. For signature requests, whose signing the caller waits for.
+    pub async fn settle(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+        wait: std::time::Duration,
+    ) -> Result<TransactionRequest, WalletsError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            self.drive(tenant, id).await?;
+            let request = self
+                .repository
+                .get(tenant, id)
+                .await?
+                .ok_or(WalletsError::NotFound)?;
+            if request.state != TransactionState::Approved
+                || request.execution.signing_failures > 0
+                || tokio::time::Instant::now() >= deadline
+            {
+                return Ok(request);
+            }
+            // Another worker holds it: wait for its result.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     async fn run(&self, tenant: TenantId, id: TransactionId) -> Result<(), WalletsError> {
         for _ in 0..MAX_STEPS {
             let Some(request) = self.repository.get(tenant, id).await? else {
                 return Err(WalletsError::NotFound);
             };
+            if request.signature.is_some() {
+                let step = match request.state {
+                    TransactionState::Approved => self.sign_signature(&request).await?,
+                    _ => Step::Stop,
+                };
+                if matches!(step, Step::Stop) {
+                    break;
+                }
+                continue;
+            }
             let Some(client) = self.networks.get(&request.network) else {
                 self.fail(&request, "the network is no longer configured", false)
                     .await?;
@@ -348,7 +389,7 @@ impl Executor {
                 .with_execution(execution)
                 .with_event(event(
                     current,
-                    "transaction.failed",
+                    crate::transactions::event_kind(current, "failed"),
                     serde_json::json!({"reason": reason}),
                 ));
             change.release_nonce = release && current.execution.nonce.is_some();
@@ -390,6 +431,78 @@ impl Executor {
             }),
             Outcome::Deny { .. } => None,
         }
+    }
+
+    /// A signature request, `approved → signed`: the pool signs what it asks under the
+    /// decision's quorum; the signature is stored with the request.
+    async fn sign_signature(&self, request: &TransactionRequest) -> Result<Step, WalletsError> {
+        let Some(what) = &request.signature else {
+            return Ok(Step::Stop);
+        };
+        let wallet = self
+            .wallets
+            .get_wallet(request.tenant_id, request.wallet_id)
+            .await?;
+        let payload = what.payload(wallet.chain)?;
+        let _slot = self
+            .signing_slots
+            .acquire()
+            .await
+            .map_err(|_| WalletsError::Bug("signing slots closed".into()))?;
+        let signed = match self
+            .wallets
+            .sign_payload(&wallet, payload, Self::quorum(request))
+            .await
+        {
+            Ok(signed) => signed,
+            Err(error) => {
+                let failures = request.execution.signing_failures + 1;
+                if failures >= MAX_SIGNING_FAILURES {
+                    return self
+                        .fail(
+                            request,
+                            &format!("signing failed {failures} times: {error}"),
+                            false,
+                        )
+                        .await;
+                }
+                let detail = error
+                    .public_detail()
+                    .unwrap_or_else(|| "signing failed".into());
+                self.apply(request, |current| {
+                    let mut execution = current.execution.clone();
+                    execution.signing_failures = failures;
+                    execution.last_error = Some(detail.clone());
+                    Change::keep(current.state).with_execution(execution)
+                })
+                .await?;
+                return Ok(Step::Stop);
+            }
+        };
+        let bytes = what.finish(&wallet, &signed)?;
+        let result = crate::signatures::SignatureResult {
+            signature: format!("0x{}", hex::encode(bytes)),
+            signers: signed.signers,
+            signed_at: self.clock.now(),
+        };
+        self.apply(request, |current| {
+            let mut execution = current.execution.clone();
+            execution.signature = Some(result.clone());
+            execution.last_error = None;
+            Change::to(TransactionState::Signed)
+                .with_execution(execution)
+                .with_event(event(
+                    current,
+                    "signature.signed",
+                    serde_json::json!({
+                        "digest": what.digest,
+                        "signers": result.signers,
+                        "signing_quorum": Self::quorum(current).map(|q| q.signing_quorum),
+                    }),
+                ))
+        })
+        .await?;
+        Ok(Step::Stop)
     }
 
     /// `approved → signing`: takes a nonce from the book (EVM).

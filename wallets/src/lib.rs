@@ -1,24 +1,28 @@
-//! waas-wallets: wallet and signature use cases. Turns DKG output into chain addresses,
-//! payloads into digests (EIP-191 for EVM), and threshold signatures into the formats each
-//! chain expects (r, s, v for EVM; 64 bytes for Ed25519).
+//! waas-wallets: the use cases of wallets (DKG through the pool, addresses), policies,
+//! transaction and signature requests (decided by policy, approved, executed on chain), and
+//! the executor that signs and sends them.
 
 mod evm;
 mod execution;
 mod model;
 mod policies;
 mod service;
+mod signatures;
 mod transactions;
 
 pub use evm::{eip55_checksum, evm_address, personal_sign_digest};
 pub use execution::{Attempt, Execution, Executor, NonceBook, Purpose, base_units};
-pub use model::{SignatureKind, SignatureRecord, SignatureRepository, Wallet, WalletRepository};
+pub use model::{Wallet, WalletRepository};
 pub use policies::{
     PolicyDraft, PolicyRepository, PolicyService, PolicyVersion, PriceOracle, Simulation,
     SimulationTarget, StaticPriceOracle,
 };
-pub use service::{SignInput, WalletService, WalletsError};
+pub use service::{WalletService, WalletsError};
+pub use signatures::{SignInput, SignatureRequest, SignatureResult};
+pub use waas_policy::SignatureKind;
 pub use transactions::{
-    Approval, Change, Decide, NewTransaction, NonceTransition, RecentSpend, Refusal, StateOf,
+    Approval, Change, Decide, NewTransaction, NonceTransition, RecentSpend, Refusal, RequestKind,
+    StateOf,
     TransactionRepository, TransactionRequest, TransactionService, TransactionState, Transition,
-    decision_events,
+    decision_events, event_kind,
 };

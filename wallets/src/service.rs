@@ -1,16 +1,16 @@
-//! Wallet use cases: create (DKG across the pool), read, list, sign.
+//! Wallet use cases: create (DKG across the pool), read, list, and signing a payload through
+//! the pool under a policy decision's quorum.
 
-use crate::evm::{evm_address, personal_sign_digest, recovery_id};
-use crate::model::{SignatureKind, SignatureRecord, SignatureRepository, Wallet, WalletRepository};
-use sha2::Digest;
+use crate::evm::evm_address;
+use crate::model::{Wallet, WalletRepository};
 use std::sync::Arc;
 use waas_core::error::{ErrorCode, FieldError, validate_name};
 use waas_core::event::NewEvent;
 use waas_core::ports::{
     ChainError, Clock, CustodyError, KeyGenRequest, Page, PageRequest, RepositoryError,
-    SignPayload, SignRequest, SignatureOutput, SignerError, SignerPool,
+    SignPayload, SignRequest, SignerError, SignerPool,
 };
-use waas_core::{Chain, SignatureId, TenantId, WalletId};
+use waas_core::{Chain, TenantId, WalletId};
 
 /// Failures of wallet use cases.
 #[derive(Debug, thiserror::Error)]
@@ -88,22 +88,9 @@ impl WalletsError {
     }
 }
 
-/// What to sign.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SignInput {
-    /// `0x` + 64 hex digits.
-    Hash(String),
-    /// UTF-8 text.
-    Message(String),
-    /// The EIP-712 signing hash of a typed-data document (computed by the caller, which
-    /// validated the document).
-    TypedData([u8; 32]),
-}
-
 /// Wallet and signature use cases.
 pub struct WalletService {
     wallets: Arc<dyn WalletRepository>,
-    signatures: Arc<dyn SignatureRepository>,
     pool: Arc<dyn SignerPool>,
     clock: Arc<dyn Clock>,
 }
@@ -114,26 +101,14 @@ impl std::fmt::Debug for WalletService {
     }
 }
 
-fn parse_hash(text: &str) -> Result<[u8; 32], FieldError> {
-    let hex_digits = text
-        .strip_prefix("0x")
-        .ok_or_else(|| FieldError::new("/hash", "must start with 0x"))?;
-    let bytes =
-        hex::decode(hex_digits).map_err(|_| FieldError::new("/hash", "must be hexadecimal"))?;
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| FieldError::new("/hash", format!("must be 32 bytes, got {}", bytes.len())))
-}
-
 impl WalletService {
     pub fn new(
         wallets: Arc<dyn WalletRepository>,
-        signatures: Arc<dyn SignatureRepository>,
         pool: Arc<dyn SignerPool>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             wallets,
-            signatures,
             pool,
             clock,
         }
@@ -244,101 +219,4 @@ impl WalletService {
             })
             .await?)
     }
-
-    /// Signs with a wallet's key and records the signature.
-    pub async fn sign(
-        &self,
-        tenant_id: TenantId,
-        wallet_id: WalletId,
-        input: SignInput,
-    ) -> Result<SignatureRecord, WalletsError> {
-        let kind = match &input {
-            SignInput::Hash(_) => SignatureKind::Hash,
-            SignInput::Message(_) => SignatureKind::Message,
-            SignInput::TypedData(_) => SignatureKind::TypedData,
-        };
-        // Validate before touching the wallet so bad input never costs a protocol run.
-        let hash = match &input {
-            SignInput::Hash(text) => {
-                Some(parse_hash(text).map_err(|e| WalletsError::Validation(vec![e]))?)
-            }
-            SignInput::Message(text) if text.len() > 64 * 1024 => {
-                return Err(WalletsError::Validation(vec![FieldError::new(
-                    "/message",
-                    "must be at most 65536 bytes",
-                )]));
-            }
-            SignInput::Message(_) => None,
-            SignInput::TypedData(hash) => Some(*hash),
-        };
-        let wallet = self.get_wallet(tenant_id, wallet_id).await?;
-        let (payload, digest_hex) = match (wallet.chain, hash, &input) {
-            (Chain::Solana, _, SignInput::TypedData(_)) => {
-                return Err(WalletsError::Validation(vec![FieldError::new(
-                    "/typed_data",
-                    "EIP-712 typed data is signed by EVM wallets only",
-                )]));
-            }
-            (Chain::Evm, Some(hash), _) => (SignPayload::Digest(hash), hash),
-            (Chain::Evm, None, SignInput::Message(text)) => {
-                // The nodes recompute the digest from the message itself.
-                let digest = personal_sign_digest(text.as_bytes());
-                (
-                    SignPayload::PersonalMessage(text.as_bytes().to_vec()),
-                    digest,
-                )
-            }
-            (Chain::Solana, Some(hash), _) => {
-                (SignPayload::Message(hash.to_vec()), sha2_digest(&hash))
-            }
-            (Chain::Solana, None, SignInput::Message(text)) => (
-                SignPayload::Message(text.as_bytes().to_vec()),
-                sha2_digest(text.as_bytes()),
-            ),
-            (_, None, SignInput::Hash(_) | SignInput::TypedData(_)) => {
-                return Err(WalletsError::Bug("hash not parsed".into()));
-            }
-        };
-        let signed = self.sign_payload(&wallet, payload, None).await?;
-        let signature = match signed.output {
-            SignatureOutput::Ecdsa { r, s } => {
-                let parity =
-                    recovery_id(&wallet.public_key, &digest_hex, &r, &s).ok_or_else(|| {
-                        WalletsError::Bug("signature does not recover the wallet key".into())
-                    })?;
-                let mut bytes = Vec::with_capacity(65);
-                bytes.extend_from_slice(&r);
-                bytes.extend_from_slice(&s);
-                bytes.push(27 + parity);
-                bytes
-            }
-            SignatureOutput::Ed25519(bytes) => bytes.to_vec(),
-        };
-        let record = SignatureRecord {
-            id: SignatureId::new(),
-            tenant_id,
-            wallet_id,
-            kind,
-            digest: format!("0x{}", hex::encode(digest_hex)),
-            signature: format!("0x{}", hex::encode(&signature)),
-            created_at: self.clock.now(),
-        };
-        let event = NewEvent {
-            tenant_id,
-            kind: "signature.created",
-            subject_id: record.id.to_string(),
-            payload: serde_json::json!({
-                "wallet_id": wallet_id.to_string(),
-                "kind": kind.as_str(),
-                "digest": record.digest,
-            }),
-        };
-        self.signatures.insert_signature(&record, event).await?;
-        Ok(record)
-    }
-}
-
-/// SHA-256, used to record what an Ed25519 key signed without storing the message.
-fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
-    sha2::Sha256::digest(bytes).into()
 }

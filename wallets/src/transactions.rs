@@ -6,6 +6,9 @@
 //! States: `pending_policy` (recorded, being evaluated) → `rejected` | `pending_approval`
 //! | `approved` → `signing` → `signed` → `broadcast` → `confirmed` | `failed` | `dropped` |
 //! `replaced` (see `execution`); `cancelled` and `expired` before signing.
+//!
+//! Signature requests (`signatures.rs`) are requests of the same store and life: their
+//! `signature` field says what to sign, and they end at `signed` or `failed`.
 
 use crate::execution::{Execution, base_units};
 use crate::policies::{PolicyService, PriceOracle};
@@ -18,9 +21,10 @@ use waas_core::chain::Chain;
 use waas_core::error::FieldError;
 use waas_core::event::NewEvent;
 use waas_core::ports::{
-    AccountNonces, Clock, NetworkDirectory, Page, PageRequest, RepositoryError,
+    AccountNonces, Clock, NetworkDirectory, Page, PageRequest, RepositoryError, TypedDataHasher,
 };
 use waas_core::{TenantId, TransactionId, WalletId};
+use waas_policy::facts::{KnownToken, evm_call};
 use waas_policy::{Context, Decimal, Decision, Outcome, Policy, Spent, Transaction, VelocityScope};
 
 /// Where a request stands.
@@ -128,10 +132,74 @@ pub struct TransactionRequest {
     pub requested_by: String,
     /// Approvals and rejections so far, oldest first.
     pub approvals: Vec<Approval>,
-    /// How it is being carried out on chain (empty before `signing`).
+    /// How it is being carried out on chain (empty before `signing`); for a signature
+    /// request, the signature once made.
     pub execution: Execution,
+    /// Set for a signature request: what to sign. `None`: a transaction request.
+    pub signature: Option<crate::signatures::SignatureRequest>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Which of the two request resources an id is looked up as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    Transaction,
+    Signature,
+}
+
+impl RequestKind {
+    pub fn of(request: &TransactionRequest) -> Self {
+        if request.signature.is_some() {
+            RequestKind::Signature
+        } else {
+            RequestKind::Transaction
+        }
+    }
+}
+
+/// The event kind for `what` happening to `request` (`transaction.*` or `signature.*`).
+pub fn event_kind(request: &TransactionRequest, what: &str) -> &'static str {
+    const KINDS: [(&str, &str, &str); 12] = [
+        ("requested", "transaction.requested", "signature.requested"),
+        ("rejected", "transaction.rejected", "signature.rejected"),
+        (
+            "pending_approval",
+            "transaction.pending_approval",
+            "signature.pending_approval",
+        ),
+        ("approved", "transaction.approved", "signature.approved"),
+        ("expired", "transaction.expired", "signature.expired"),
+        (
+            "approval_given",
+            "transaction.approval_given",
+            "signature.approval_given",
+        ),
+        (
+            "approval_refused",
+            "transaction.approval_refused",
+            "signature.approval_refused",
+        ),
+        ("cancelled", "transaction.cancelled", "signature.cancelled"),
+        ("failed", "transaction.failed", "signature.failed"),
+        ("signing", "transaction.signing", "signature.signing"),
+        ("signed", "transaction.signed", "signature.signed"),
+        ("updated", "transaction.updated", "signature.updated"),
+    ];
+    let signature = request.signature.is_some();
+    KINDS
+        .iter()
+        .find(|(name, _, _)| *name == what)
+        .map_or(
+            if signature {
+                "signature.updated"
+            } else {
+                "transaction.updated"
+            },
+            |(_, transaction, signature_kind)| {
+                if signature { signature_kind } else { transaction }
+            },
+        )
 }
 
 /// One approver's verdict on a request.
@@ -273,9 +341,11 @@ pub trait TransactionRepository: Send + Sync {
         at: DateTime<Utc>,
         transition: Transition<'_>,
     ) -> Result<Result<TransactionRequest, Refusal>, RepositoryError>;
+    /// The tenant's requests of one kind, oldest first.
     async fn list(
         &self,
         tenant: TenantId,
+        kind: RequestKind,
         page: &PageRequest,
     ) -> Result<Page<TransactionRequest>, RepositoryError>;
     /// Like `transition`, after allocating a nonce from the book of `(network, address)`
@@ -329,6 +399,7 @@ pub struct TransactionService {
     policies: Arc<PolicyService>,
     oracle: Arc<dyn PriceOracle>,
     networks: Arc<dyn NetworkDirectory>,
+    typed_data: Arc<dyn TypedDataHasher>,
     clock: Arc<dyn Clock>,
 }
 
@@ -488,8 +559,12 @@ fn spent_by_window(
                 if scope == VelocityScope::Wallet && Some(item.wallet_id) != wallet {
                     continue;
                 }
-                spent.usd += item.value_usd;
-                spent.count += 1;
+                // Saturates: a figure this large fails every USD limit (closed).
+                spent.usd = spent
+                    .usd
+                    .checked_add(item.value_usd)
+                    .unwrap_or(Decimal::MAX);
+                spent.count = spent.count.saturating_add(1);
             }
             ((scope, window), spent)
         })
@@ -503,6 +578,7 @@ impl TransactionService {
         policies: Arc<PolicyService>,
         oracle: Arc<dyn PriceOracle>,
         networks: Arc<dyn NetworkDirectory>,
+        typed_data: Arc<dyn TypedDataHasher>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
@@ -512,8 +588,25 @@ impl TransactionService {
             policies,
             oracle,
             networks,
+            typed_data,
             clock,
         }
+    }
+
+    pub(crate) fn networks(&self) -> &dyn NetworkDirectory {
+        self.networks.as_ref()
+    }
+
+    pub(crate) fn wallets(&self) -> &crate::service::WalletService {
+        self.wallets.as_ref()
+    }
+
+    pub(crate) fn typed_data_hasher(&self) -> &dyn TypedDataHasher {
+        self.typed_data.as_ref()
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Sets how long requests may wait for approvals (default 24 hours).
@@ -522,14 +615,22 @@ impl TransactionService {
         self
     }
 
+    /// Applies `transition` to the request `id` of `kind` (another kind's id is not found).
     async fn apply(
         &self,
         tenant: TenantId,
+        kind: RequestKind,
         id: TransactionId,
         transition: Transition<'_>,
     ) -> Result<TransactionRequest, WalletsError> {
+        let of_kind = |request: &TransactionRequest| {
+            if RequestKind::of(request) != kind {
+                return Err(Refusal::NotFound);
+            }
+            transition(request)
+        };
         self.repository
-            .transition(tenant, id, self.clock.now(), transition)
+            .transition(tenant, id, self.clock.now(), &of_kind)
             .await?
             .map_err(WalletsError::from)
     }
@@ -541,6 +642,7 @@ impl TransactionService {
     pub async fn decide(
         &self,
         tenant: TenantId,
+        kind: RequestKind,
         id: TransactionId,
         approver: &str,
         approver_groups: &[String],
@@ -564,7 +666,7 @@ impl TransactionService {
                     approval: None,
                     events: vec![NewEvent {
                         tenant_id: request.tenant_id,
-                        kind: "transaction.expired",
+                        kind: event_kind(request, "expired"),
                         subject_id: subject,
                         payload: serde_json::json!({"waited_secs": window.num_seconds()}),
                     }],
@@ -606,11 +708,14 @@ impl TransactionService {
             };
             let mut events = vec![NewEvent {
                 tenant_id: request.tenant_id,
-                kind: if approved {
-                    "transaction.approval_given"
-                } else {
-                    "transaction.approval_refused"
-                },
+                kind: event_kind(
+                    request,
+                    if approved {
+                        "approval_given"
+                    } else {
+                        "approval_refused"
+                    },
+                ),
                 subject_id: subject.clone(),
                 payload: serde_json::json!({
                     "approver": approver,
@@ -621,11 +726,7 @@ impl TransactionService {
             if state != TransactionState::PendingApproval {
                 events.push(NewEvent {
                     tenant_id: request.tenant_id,
-                    kind: if approved {
-                        "transaction.approved"
-                    } else {
-                        "transaction.rejected"
-                    },
+                    kind: event_kind(request, if approved { "approved" } else { "rejected" }),
                     subject_id: subject,
                     payload: serde_json::json!({"by_approval": true}),
                 });
@@ -642,7 +743,7 @@ impl TransactionService {
                 events,
             })
         };
-        let result = self.apply(tenant, id, &transition).await?;
+        let result = self.apply(tenant, kind, id, &transition).await?;
         if result.state == TransactionState::Expired {
             return Err(WalletsError::Conflict(
                 "the approval window has passed; the request expired".into(),
@@ -677,8 +778,19 @@ impl TransactionService {
                 spent.insert(*window, *assumed);
             }
         }
+        let main = facts.asset.to_ascii_uppercase();
         let context = Context {
             price_usd: self.oracle.price_usd(&facts.network, &facts.asset),
+            other_prices: facts
+                .priced_assets()
+                .into_iter()
+                .filter(|asset| *asset != main)
+                .filter_map(|asset| {
+                    self.oracle
+                        .price_usd(&facts.network, &asset)
+                        .map(|price| (asset, price))
+                })
+                .collect(),
             spent,
         };
         Ok(crate::policies::Simulation {
@@ -691,6 +803,7 @@ impl TransactionService {
     pub async fn cancel(
         &self,
         tenant: TenantId,
+        kind: RequestKind,
         id: TransactionId,
         caller: &str,
         is_admin: bool,
@@ -717,17 +830,18 @@ impl TransactionService {
                 approval: None,
                 events: vec![NewEvent {
                     tenant_id: request.tenant_id,
-                    kind: "transaction.cancelled",
+                    kind: event_kind(request, "cancelled"),
                     subject_id: request.id.to_string(),
                     payload: serde_json::json!({"by": caller}),
                 }],
             })
         };
-        self.apply(tenant, id, &transition).await
+        self.apply(tenant, kind, id, &transition).await
     }
 
     /// Records a request and runs it through the active policy, atomically with the
-    /// tenant's spending so far.
+    /// tenant's spending so far. Call data is decoded: token transfers and approvals are
+    /// valued in the token they move, and go to their recipient or spender.
     pub async fn create(
         &self,
         tenant: TenantId,
@@ -742,25 +856,99 @@ impl TransactionService {
             asset,
         } = validate(wallet.chain, self.networks.as_ref(), &input)
             .map_err(WalletsError::Validation)?;
-        let active = self.policies.active(tenant).await?;
-        let policy = self.policies.compile_active(&active)?;
         let now = self.clock.now();
-        let facts = Transaction {
+        let network = input.network.trim().to_string();
+        let info = self.networks.get(&network).map(|c| c.network().clone());
+        let native_asset = info
+            .as_ref()
+            .map_or_else(|| asset.clone(), |i| i.native_asset.clone());
+        let tokens: Vec<KnownToken> = info
+            .as_ref()
+            .map(|i| {
+                i.tokens
+                    .iter()
+                    .map(|t| KnownToken {
+                        symbol: t.symbol.clone(),
+                        address: t.address.clone(),
+                        decimals: t.decimals,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let to = input.to.trim().to_string();
+        let mut facts = Transaction {
             chain: wallet.chain,
-            network: input.network.trim().to_string(),
+            network,
             asset: asset.clone(),
             amount,
-            to: input.to.trim().to_string(),
-            contract: data.as_ref().map(|_| input.to.trim().to_string()),
-            selector: data
-                .as_ref()
-                .and_then(|d| d.get(..4))
-                .and_then(|s| <[u8; 4]>::try_from(s).ok()),
+            to: to.clone(),
+            contract: None,
+            selector: None,
             api_key: Some(requested_by.to_string()),
             user: None,
             at: now,
+            operation: waas_policy::Operation::Transfer,
+            also_moves: Vec::new(),
+            fee_native: Decimal::ZERO,
+            native_asset: native_asset.clone(),
+            unvalued: None,
+            unlimited_allowance: false,
         };
+        if let Some(data) = &data {
+            let moves = evm_call(&to, data, amount, &native_asset, &tokens).map_err(|reason| {
+                WalletsError::Validation(vec![FieldError::new("/data", reason)])
+            })?;
+            facts.asset = moves.asset;
+            facts.amount = moves.amount;
+            facts.to = moves.destination;
+            facts.contract = moves.contract;
+            facts.selector = moves.selector;
+            facts.also_moves = moves.also_moves;
+            facts.unvalued = moves.unvalued;
+            facts.unlimited_allowance = moves.unlimited_allowance;
+        } else if asset != native_asset
+            && let Some(token) = tokens.iter().find(|t| t.symbol == asset)
+        {
+            // A token transfer the platform builds: the token contract is called with
+            // `transfer(to, amount)`.
+            facts.contract = Some(token.address.to_ascii_lowercase());
+            facts.selector = Some(waas_policy::facts::TRANSFER);
+        }
+        // The request keeps what the client asked for (a call's contract and value).
+        let asked = (to, asset, amount);
+        self.record_decided(&wallet, facts, asked, data, None, requested_by, now)
+            .await
+    }
+
+    /// Stores a new request (a transaction, or a signature when `signature` is set) with
+    /// the active policy's decision on `facts`, in one database transaction with the
+    /// tenant's counted spending.
+    pub(crate) async fn record_decided(
+        &self,
+        wallet: &crate::model::Wallet,
+        facts: Transaction,
+        (to, asset, amount): (String, String, Decimal),
+        data: Option<Vec<u8>>,
+        signature: Option<crate::signatures::SignatureRequest>,
+        requested_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TransactionRequest, WalletsError> {
+        let tenant = wallet.tenant_id;
+        let wallet_id = wallet.id;
+        let active = self.policies.active(tenant).await?;
+        let policy = self.policies.compile_active(&active)?;
         let price_usd = self.oracle.price_usd(&facts.network, &facts.asset);
+        let main = facts.asset.to_ascii_uppercase();
+        let other_prices: BTreeMap<String, Decimal> = facts
+            .priced_assets()
+            .into_iter()
+            .filter(|asset| *asset != main)
+            .filter_map(|asset| {
+                self.oracle
+                    .price_usd(&facts.network, &asset)
+                    .map(|price| (asset, price))
+            })
+            .collect();
         let since = since_longest(&policy, now);
         let request = TransactionRequest {
             id: TransactionId::new(),
@@ -768,7 +956,7 @@ impl TransactionService {
             wallet_id,
             chain: wallet.chain,
             network: facts.network.clone(),
-            to: facts.to.clone(),
+            to,
             asset,
             amount,
             data,
@@ -781,17 +969,21 @@ impl TransactionService {
                 matched_rule: None,
                 price_usd,
                 value_usd: None,
+                fee_native: None,
+                fee_usd: None,
                 explanation: Vec::new(),
             },
             requested_by: requested_by.to_string(),
             approvals: Vec::new(),
             execution: Execution::default(),
+            signature,
             created_at: now,
             updated_at: now,
         };
         let decide = |recent: &[RecentSpend]| {
             let context = Context {
                 price_usd,
+                other_prices: other_prices.clone(),
                 spent: spent_by_window(&policy, Some(wallet_id), now, recent),
             };
             waas_policy::evaluate(&policy, &facts, &context)
@@ -809,23 +1001,27 @@ impl TransactionService {
             .await?)
     }
 
+    /// A request of `kind` (another kind's id is not found).
     pub async fn get(
         &self,
         tenant: TenantId,
+        kind: RequestKind,
         id: TransactionId,
     ) -> Result<TransactionRequest, WalletsError> {
         self.repository
             .get(tenant, id)
             .await?
+            .filter(|request| RequestKind::of(request) == kind)
             .ok_or(WalletsError::NotFound)
     }
 
     pub async fn list(
         &self,
         tenant: TenantId,
+        kind: RequestKind,
         page: &PageRequest,
     ) -> Result<Page<TransactionRequest>, WalletsError> {
-        Ok(self.repository.list(tenant, page).await?)
+        Ok(self.repository.list(tenant, kind, page).await?)
     }
 }
 
@@ -835,7 +1031,7 @@ pub fn decision_events(request: &TransactionRequest) -> [NewEvent; 2] {
     [
         NewEvent {
             tenant_id: request.tenant_id,
-            kind: "transaction.requested",
+            kind: event_kind(request, "requested"),
             subject_id: subject.clone(),
             payload: serde_json::json!({
                 "wallet_id": request.wallet_id.to_string(),
@@ -844,20 +1040,26 @@ pub fn decision_events(request: &TransactionRequest) -> [NewEvent; 2] {
                 "asset": request.asset,
                 "amount": request.amount.normalize().to_string(),
                 "requested_by": request.requested_by,
+                "signature_kind": request.signature.as_ref().map(|s| s.kind.as_str()),
+                "digest": request.signature.as_ref().map(|s| s.digest.clone()),
             }),
         },
         NewEvent {
             tenant_id: request.tenant_id,
-            kind: match request.state {
-                TransactionState::Rejected => "transaction.rejected",
-                TransactionState::PendingApproval => "transaction.pending_approval",
-                _ => "transaction.approved",
-            },
+            kind: event_kind(
+                request,
+                match request.state {
+                    TransactionState::Rejected => "rejected",
+                    TransactionState::PendingApproval => "pending_approval",
+                    _ => "approved",
+                },
+            ),
             subject_id: subject,
             payload: serde_json::json!({
                 "policy_version": request.policy_version,
                 "matched_rule": request.decision.matched_rule.as_ref().map(|m| m.name.clone()),
                 "value_usd": request.decision.value_usd.map(|v| v.normalize().to_string()),
+                "fee_usd": request.decision.fee_usd.map(|v| v.normalize().to_string()),
                 "state": request.state.as_str(),
             }),
         },

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod networks;
 pub mod operator;
 pub mod policies;
+pub mod signatures;
 pub mod tenants;
 pub mod transactions;
 pub mod wallets;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(tenants::router())
         .merge(api_keys::router())
         .merge(wallets::router())
+        .merge(signatures::router())
         .merge(policies::router())
         .merge(transactions::router())
         .merge(networks::router())

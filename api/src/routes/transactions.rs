@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use waas_core::{TransactionId, WalletId};
 use waas_tenants::Scope;
-use waas_wallets::{NewTransaction, Purpose, TransactionState};
+use waas_wallets::{NewTransaction, Purpose, RequestKind, TransactionState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,6 +40,7 @@ async fn decide(
         .transactions
         .decide(
             tenant,
+            RequestKind::Transaction,
             id,
             &caller.actor(),
             caller.approver_groups(),
@@ -101,7 +102,10 @@ pub async fn cancel(
     let tenant = caller.tenant_with(Scope::Sign)?;
     let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
     let is_admin = caller.0.has_scope(Scope::Admin);
-    let request = state.transactions.get(tenant, id).await?;
+    let request = state
+        .transactions
+        .get(tenant, RequestKind::Transaction, id)
+        .await?;
     if matches!(
         request.state,
         TransactionState::Broadcast | TransactionState::Signed
@@ -114,7 +118,7 @@ pub async fn cancel(
     }
     let cancelled = state
         .transactions
-        .cancel(tenant, id, &caller.actor(), is_admin)
+        .cancel(tenant, RequestKind::Transaction, id, &caller.actor(), is_admin)
         .await?;
     Ok(Json(cancelled.into()))
 }
@@ -139,6 +143,11 @@ pub async fn speed_up(
     let tenant = caller.tenant_with(Scope::Sign)?;
     let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
     let is_admin = caller.0.has_scope(Scope::Admin);
+    // A signature request's id is not a transaction's.
+    state
+        .transactions
+        .get(tenant, RequestKind::Transaction, id)
+        .await?;
     let replaced = state
         .executor
         .replace(tenant, id, Purpose::SpeedUp, &caller.actor(), is_admin)
@@ -200,7 +209,7 @@ pub async fn list_transactions(
     let tenant = caller.tenant_with(Scope::WalletsRead)?;
     let page = state
         .transactions
-        .list(tenant, &params.page_request()?)
+        .list(tenant, RequestKind::Transaction, &params.page_request()?)
         .await?;
     Ok(Json(TransactionList {
         data: page
@@ -226,5 +235,11 @@ pub async fn get_transaction(
 ) -> Result<Json<TransactionResponse>, ApiError> {
     let tenant = caller.tenant_with(Scope::WalletsRead)?;
     let id = parse_id(&transaction_id, TransactionId::parse, "transaction_id")?;
-    Ok(Json(state.transactions.get(tenant, id).await?.into()))
+    Ok(Json(
+        state
+            .transactions
+            .get(tenant, RequestKind::Transaction, id)
+            .await?
+            .into(),
+    ))
 }

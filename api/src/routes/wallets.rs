@@ -1,25 +1,21 @@
-//! Wallets (DKG across the signer pool) and their signatures.
+//! Wallets: DKG across the signer pool, read, list (signatures: `signatures.rs`).
 
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiQuery, ListParams, parse_id};
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
-use crate::wire::{
-    CreateSignatureRequest, CreateWalletRequest, SignatureResponse, WalletList, WalletResponse,
-};
+use crate::wire::{CreateWalletRequest, WalletList, WalletResponse};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use waas_core::WalletId;
 use waas_tenants::Scope;
-use waas_wallets::SignInput;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/wallets", post(create_wallet).get(list_wallets))
         .route("/v1/wallets/{wallet_id}", get(get_wallet))
-        .route("/v1/wallets/{wallet_id}/signatures", post(create_signature))
 }
 
 /// Create a wallet: a fresh threshold key made by a DKG across the signer pool.
@@ -87,37 +83,4 @@ pub async fn get_wallet(
     let tenant = caller.tenant_with(Scope::WalletsRead)?;
     let id = parse_id(&wallet_id, WalletId::parse, "wallet_id")?;
     Ok(Json(state.wallets.get_wallet(tenant, id).await?.into()))
-}
-
-/// Sign a 32-byte hash, a message or EIP-712 typed data with the wallet's threshold key.
-#[utoipa::path(post, path = "/v1/wallets/{wallet_id}/signatures", tag = "wallets", security(("api_key" = ["sign"])),
-    params(("wallet_id" = String, Path, description = "Wallet id")),
-    request_body = CreateSignatureRequest,
-    responses(
-        (status = 201, body = SignatureResponse),
-        (status = "4XX", body = Problem, content_type = "application/problem+json"),
-        (status = "5XX", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn create_signature(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(wallet_id): Path<String>,
-    ApiJson(request): ApiJson<CreateSignatureRequest>,
-) -> Result<(StatusCode, Json<SignatureResponse>), ApiError> {
-    let tenant = caller.tenant_with(Scope::Sign)?;
-    let id = parse_id(&wallet_id, WalletId::parse, "wallet_id")?;
-    let input = match request {
-        CreateSignatureRequest::Hash { hash } => SignInput::Hash(hash),
-        CreateSignatureRequest::Message { message } => SignInput::Message(message),
-        CreateSignatureRequest::TypedData { typed_data } => SignInput::TypedData(
-            waas_chains::evm::typed_data_hash(&typed_data).map_err(|reason| {
-                ApiError::validation(vec![waas_core::error::FieldError::new(
-                    "/typed_data",
-                    reason,
-                )])
-            })?,
-        ),
-    };
-    let record = state.wallets.sign(tenant, id, input).await?;
-    Ok((StatusCode::CREATED, Json(record.into())))
 }

@@ -87,10 +87,14 @@ fn transfer(from: &str, amount: u128) -> TxIntent {
 }
 
 fn sign(key: &SigningKey, prepared: &Prepared) -> SignatureOutput {
-    let SignPayload::Digest(digest) = &prepared.payload else {
-        panic!("EVM payloads are digests: {:?}", prepared.payload);
+    let SignPayload::EvmTransaction(_) = &prepared.payload else {
+        panic!(
+            "EVM payloads carry the signing payload: {:?}",
+            prepared.payload
+        );
     };
-    let (signature, _) = key.sign_prehash_recoverable(digest).unwrap();
+    let digest = prepared.payload.ecdsa_digest().unwrap();
+    let (signature, _) = key.sign_prehash_recoverable(&digest).unwrap();
     let bytes = signature.to_bytes();
     let mut r = [0u8; 32];
     let mut s = [0u8; 32];
@@ -177,9 +181,8 @@ async fn suggested_fees_are_twice_the_base_fee_plus_the_tip() {
         .assemble(&prepared, &from.to_string(), &sign(&key, &prepared))
         .unwrap();
     let tx = decode(&signed);
-    let SignPayload::Digest(digest) = prepared.payload else {
-        unreachable!()
-    };
+    // The nodes hash the payload themselves: it is exactly what the signature covers.
+    let digest = prepared.payload.ecdsa_digest().unwrap();
     assert_eq!(tx.signature_hash().0, digest);
     assert_eq!(
         tx.signature()

@@ -7,7 +7,6 @@ pub mod operator_credentials;
 pub mod party_records;
 pub mod policy_drafts;
 pub mod policy_versions;
-pub mod signatures;
 pub mod tenants;
 pub mod transaction_approvals;
 pub mod transactions;

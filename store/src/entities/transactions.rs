@@ -29,6 +29,9 @@ pub struct Model {
     pub nonce: Option<i64>,
     pub tx_hash: Option<String>,
     pub claimed_until: Option<DateTimeUtc>,
+    /// What a signature request signs (JSON); `None` for a transaction request.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub signature: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
