@@ -125,6 +125,21 @@ impl Drop for LiveGuard<'_> {
 /// How many times a signing request is tried with different signer sets.
 const SIGN_ATTEMPTS: usize = 2;
 
+/// After a party reports a failure, how long the coordinator waits for the other
+/// participants' reports before deciding whom to blame. Parties that fail for a common
+/// reason (a set-up error, a coordinator fault) all report within this window; parties
+/// waiting on a misbehaving peer stay silent.
+const FAILURE_GRACE: Duration = Duration::from_secs(1);
+
+/// A failure a party reported.
+#[derive(Clone, Debug)]
+struct Reported {
+    seat: u16,
+    reason: String,
+    culprits: Vec<u16>,
+    kind: FailureKind,
+}
+
 fn session_id() -> [u8; 32] {
     let mut id = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut id);
@@ -239,6 +254,82 @@ impl Run {
         }
     }
 
+    /// Decides what a session's failure means, starting from the first failure reported:
+    /// waits (at most `FAILURE_GRACE`, never past the deadline) for every other seat that is
+    /// still running (`running(seat)`) to report too. When every participant failed and
+    /// none named a culprit, the fault is common to all (a set-up error, a protocol or
+    /// coordinator fault): nobody is blamed, so no healthy party's breaker moves and no
+    /// retry leaves a healthy party out. Otherwise the first report decides, as in
+    /// [`Run::failure`].
+    async fn settle(&mut self, first: Reported, running: impl Fn(u16) -> bool) -> SignerError {
+        let size = self.participants.len();
+        let mut reports: Vec<Option<Reported>> = vec![None; size];
+        let mut left = vec![false; size];
+        let first_seat = usize::from(first.seat);
+        if let Some(slot) = reports.get_mut(first_seat) {
+            *slot = Some(first.clone());
+        }
+        let grace = (tokio::time::Instant::now() + FAILURE_GRACE).min(self.deadline);
+        let awaited = |reports: &[Option<Reported>], left: &[bool]| {
+            (0..size).any(|seat| {
+                let s = u16::try_from(seat).unwrap_or(u16::MAX);
+                running(s)
+                    && reports.get(seat).is_some_and(Option::is_none)
+                    && !left.get(seat).copied().unwrap_or(true)
+            })
+        };
+        while awaited(&reports, &left) {
+            match tokio::time::timeout_at(grace, self.events.recv()).await {
+                Ok(Some((
+                    seat,
+                    Some(PartyEvent::Failed {
+                        reason,
+                        culprits,
+                        kind,
+                    }),
+                ))) => {
+                    if let Some(slot) = reports.get_mut(usize::from(seat)) {
+                        slot.get_or_insert(Reported {
+                            seat,
+                            reason,
+                            culprits,
+                            kind,
+                        });
+                    }
+                }
+                Ok(Some((seat, None))) => {
+                    if let Some(flag) = left.get_mut(usize::from(seat)) {
+                        *flag = true;
+                    }
+                }
+                // Messages and outputs of a failed session are of no use.
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let everyone_failed = reports.iter().all(Option::is_some);
+        let nobody_named = reports
+            .iter()
+            .flatten()
+            .all(|report| report.culprits.is_empty());
+        if first.kind == FailureKind::Protocol && everyone_failed && nobody_named {
+            let party = self.pool_index(first.seat);
+            let same = reports
+                .iter()
+                .flatten()
+                .all(|report| report.reason == first.reason);
+            let how = if same { "the same way" } else { "at once" };
+            return protocol_error(
+                format!(
+                    "every participant failed {how}, so no party is blamed (party {party}: {})",
+                    first.reason
+                ),
+                vec![],
+            );
+        }
+        self.failure(first.seat, first.reason, first.culprits, first.kind)
+    }
+
     /// The next event, or a timeout error blaming the seats in `pending` at the deadline.
     async fn next_event(
         &mut self,
@@ -286,7 +377,18 @@ impl Run {
                     reason,
                     culprits,
                     kind,
-                }) => return Err(self.failure(seat, reason, culprits, kind)),
+                }) => {
+                    let first = Reported {
+                        seat,
+                        reason,
+                        culprits,
+                        kind,
+                    };
+                    let outputs = &outputs;
+                    let running =
+                        |seat: u16| outputs.get(usize::from(seat)).is_some_and(Option::is_none);
+                    return Err(self.settle(first, running).await);
+                }
                 None => {
                     if outputs.get(usize::from(seat)).is_some_and(Option::is_none) {
                         return Err(protocol_error(
@@ -445,7 +547,15 @@ impl Coordinator {
         quorum: Option<SigningQuorum>,
     ) -> Result<Vec<Vec<u8>>, SignerError> {
         let name = kind.name();
-        let timeout = self.health.timeout(name, ceiling);
+        // Latency is observed per kind, mostly from `t`-party sessions; a larger signing
+        // session (a policy quorum) is slower, so it gets the full ceiling rather than a
+        // timeout that would fail it at every party.
+        let larger_than_t = participants.len() > usize::from(self.config.threshold.t());
+        let timeout = if kind.is_signing() && larger_than_t {
+            ceiling
+        } else {
+            self.health.timeout(name, ceiling)
+        };
         let started = Instant::now();
         let result = async {
             let mut run = self
@@ -1062,6 +1172,9 @@ impl Coordinator {
         .flatten()
     }
 
+    /// Signs `digest`. A payload with a preimage (`preimage`, which hashes to `digest`) may
+    /// use a presignature; a raw digest is always signed interactively, since a digest chosen
+    /// with a presignature's public data in hand allows forgeries (docs/adr/0002).
     async fn sign_ecdsa(
         &self,
         request: &SignRequest,
@@ -1075,16 +1188,19 @@ impl Coordinator {
         let size = self.signing_size(request.quorum.as_ref())?;
         let mut excluded = Vec::new();
         // Presignatures are made for `t` signers; a larger policy quorum signs interactively.
-        let presignature = (size == usize::from(self.config.threshold.t()))
-            .then(|| self.take_presignature(&tenant, &key_id))
-            .flatten();
-        if let Some(entry) = presignature {
+        let presigned = match &preimage {
+            Some(preimage) if size == usize::from(self.config.threshold.t()) => self
+                .take_presignature(&tenant, &key_id)
+                .map(|entry| (entry, preimage)),
+            _ => None,
+        };
+        if let Some((entry, preimage)) = presigned {
             let kind = SessionKind::EcdsaSignPresigned {
                 tenant: tenant.clone(),
                 key_id: key_id.clone(),
                 presignature_id: entry.id.clone(),
                 digest,
-                preimage: preimage.clone(),
+                preimage: Some(preimage.clone()),
             };
             match self
                 .relay_for(
@@ -1097,8 +1213,13 @@ impl Coordinator {
             {
                 Ok(partials) => {
                     PoolMetrics::add(&self.metrics.presignature_hits, 1);
-                    return ecdsa::combine_partials(&partials, &entry.signers, digest, public_key)
-                        .map(|signature| (signature, entry.signers));
+                    return ecdsa::combine_partials(
+                        &partials,
+                        &entry.signers,
+                        preimage,
+                        public_key,
+                    )
+                    .map(|signature| (signature, entry.signers));
                 }
                 Err(error @ SignerError::Custody(_)) => return Err(error),
                 // The presignature is spent either way; fall back to interactive signing.
@@ -1316,9 +1437,12 @@ impl Coordinator {
             key_id: request.key_id.to_string(),
             message: message.to_vec(),
         };
-        let timeout = self
-            .health
-            .timeout("eddsa_sign", self.config.session_timeout);
+        let timeout = if signers.len() > usize::from(self.config.threshold.t()) {
+            self.config.session_timeout
+        } else {
+            self.health
+                .timeout("eddsa_sign", self.config.session_timeout)
+        };
         let mut run = self
             .open(signers.clone(), kind, timeout, request.quorum.clone())
             .await?;
@@ -1358,7 +1482,15 @@ impl Coordinator {
                     reason,
                     culprits,
                     kind,
-                }) => return Err(run.failure(seat, reason, culprits, kind)),
+                }) => {
+                    let first = Reported {
+                        seat,
+                        reason,
+                        culprits,
+                        kind,
+                    };
+                    return Err(run.settle(first, |_| true).await);
+                }
                 _ => {
                     return Err(protocol_error(
                         "unexpected event in round 1",
@@ -1502,17 +1634,16 @@ impl SignerPool for Coordinator {
 impl Coordinator {
     async fn sign_request(&self, request: SignRequest) -> Result<PoolSignature, SignerError> {
         match (request.scheme, &request.payload) {
-            (Scheme::EcdsaSecp256k1, SignPayload::Digest(_) | SignPayload::PersonalMessage(_)) => {
-                let (digest, preimage) = match &request.payload {
-                    SignPayload::PersonalMessage(message) => {
-                        let preimage = Preimage::PersonalMessage(message.clone());
-                        (preimage.digest(), Some(preimage))
-                    }
-                    SignPayload::Digest(digest) => (*digest, None),
-                    SignPayload::Message(_) => {
-                        return Err(SignerError::Bug("message payload for ECDSA".into()));
-                    }
-                };
+            (Scheme::EcdsaSecp256k1, SignPayload::Message(_)) => Err(SignerError::Bug(
+                "an ECDSA key signs a digest, a personal message, typed data or an EVM \
+                 transaction, not raw message bytes"
+                    .into(),
+            )),
+            (Scheme::EcdsaSecp256k1, payload) => {
+                let digest = payload
+                    .ecdsa_digest()
+                    .ok_or_else(|| SignerError::Bug("no ECDSA digest for the payload".into()))?;
+                let preimage = Preimage::from_payload(payload);
                 let (rs, signers) = self
                     .sign_ecdsa(&request, digest, preimage, &request.public_key)
                     .await?;
@@ -1530,10 +1661,21 @@ impl Coordinator {
                     signers,
                 ))
             }
-            (scheme, _) => Err(SignerError::Bug(format!(
-                "payload kind does not fit {}",
-                scheme.as_str()
+            (Scheme::FrostEd25519, payload) => Err(SignerError::Bug(format!(
+                "an Ed25519 key signs message bytes; a {} payload is for ECDSA keys",
+                payload_kind(payload)
             ))),
         }
+    }
+}
+
+/// A payload's kind, for errors (never its content).
+fn payload_kind(payload: &SignPayload) -> &'static str {
+    match payload {
+        SignPayload::Digest(_) => "raw digest",
+        SignPayload::Message(_) => "message",
+        SignPayload::PersonalMessage(_) => "personal message",
+        SignPayload::TypedData { .. } => "typed data",
+        SignPayload::EvmTransaction(_) => "EVM transaction",
     }
 }

@@ -3,16 +3,19 @@
 //! (see docs/adr/0002-threshold-ecdsa-library.md).
 
 use crate::delivery::{Blame, connect};
-use crate::transport::{FailureKind, PartyEvent, WireMessage};
+use crate::transport::{FailureKind, PartyEvent, Preimage, WireMessage};
 use crate::vault::{POOL_TENANT, Vault, kind};
 use cggmp24::generic_ec::{NonZero, Point, Scalar};
 use cggmp24::key_share::{AuxInfo, IncompleteKeyShare, KeyShare};
-use cggmp24::signing::{PartialSignature, PresignatureCommitment, PresignaturePublicData};
+use cggmp24::signing::{
+    AnyDataToSign, PartialSignature, PresignatureCommitment, PresignaturePublicData,
+};
 use cggmp24::supported_curves::Secp256k1;
-use cggmp24::{ExecutionId, PregeneratedPrimes, PrehashedDataToSign, Presignature};
+use cggmp24::{DataToSign, ExecutionId, PregeneratedPrimes, PrehashedDataToSign, Presignature};
 use rand::rngs::OsRng;
 use round_based::MpcParty;
 use serde::{Deserialize, Serialize};
+use sha3::Keccak256;
 use tokio::sync::mpsc;
 use waas_core::ports::{CustodyError, SignerError};
 use waas_core::secret::SecretBytes;
@@ -86,8 +89,21 @@ fn fail(reason: impl Into<String>) -> SessionFailure {
     SessionFailure::new(reason)
 }
 
-fn protocol_failure(what: &str, error: impl std::fmt::Display, blame: &Blame) -> SessionFailure {
-    SessionFailure::blaming(format!("{what}: {error}"), blame.culprits())
+fn protocol_failure(what: &str, error: &dyn std::error::Error, blame: &Blame) -> SessionFailure {
+    SessionFailure::blaming(format!("{what}: {}", error_chain(error)), blame.culprits())
+}
+
+/// An error and its sources, `a: b: c` (cggmp24's top-level errors only say "signing
+/// protocol failed"; the reason is in the sources). The messages name reasons, not values.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The channels of one session, seen from the party.
@@ -184,7 +200,7 @@ pub async fn run_aux_info(vault: &Vault, io: SessionIo) -> Result<Vec<u8>, Sessi
     let aux: AuxInfo = cggmp24::aux_info_gen(eid, me, size, primes)
         .start(&mut OsRng, party)
         .await
-        .map_err(|e| protocol_failure("aux info generation", e, &blame))?;
+        .map_err(|e| protocol_failure("aux info generation", &e, &blame))?;
     vault
         .put(kind::ECDSA_AUX, POOL_TENANT, AUX_ID, &encode(&aux)?)
         .await?;
@@ -235,7 +251,7 @@ pub async fn run_keygen(
         .set_threshold(threshold)
         .start(&mut OsRng, party)
         .await
-        .map_err(|e| protocol_failure("key generation", e, &blame))?;
+        .map_err(|e| protocol_failure("key generation", &e, &blame))?;
     let public_key = incomplete.shared_public_key.to_bytes(true).to_vec();
     // Prove the share completes with our aux info before keeping it.
     KeyShare::from_parts((incomplete.clone(), aux))
@@ -252,40 +268,115 @@ pub async fn run_keygen(
     Ok(public_key)
 }
 
-fn check_signer_set(
+/// Checks a signing session's signer set (keygen indices, one per seat) before any protocol
+/// runs: this party sits at seat `me`, the set matches the session's participants (every
+/// party then derives the same seats), and no index repeats. A wrong set is a set-up error
+/// of the coordinator, so the party refuses (nobody misbehaved).
+pub fn check_signer_set(
     me: u16,
     my_index: u16,
     signers_at_keygen: &[u16],
+    participants: &[u16],
 ) -> Result<(), SessionFailure> {
+    if signers_at_keygen != participants {
+        return Err(SessionFailure::refused(
+            "the signer set differs from the session's participants",
+        ));
+    }
     if signers_at_keygen.get(usize::from(me)) != Some(&my_index) {
-        return Err(fail(format!(
+        return Err(SessionFailure::refused(format!(
             "session seat {me} is not this party (pool index {my_index})"
         )));
+    }
+    let mut sorted = signers_at_keygen.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != signers_at_keygen.len() {
+        return Err(SessionFailure::refused("a signer is named twice"));
     }
     Ok(())
 }
 
-/// Interactive signing of a 32-byte digest; outputs `r || s` (low-s).
+/// This party's share, prepared for a session signed by `signers` (keygen indices).
+///
+/// cggmp24 signs with exactly `min_signers` (= t) parties. For a session of q > t parties
+/// the loaded share is relabelled, for this session only, as a share of a q-of-n key: the
+/// key's secret-sharing polynomial has degree t − 1, which is also a polynomial of degree at
+/// most q − 1, so Lagrange interpolation over the q session members still gives the key
+/// and every member's share is needed. The relabelled share passes cggmp24's own key-share
+/// validation again (which interpolates the public shares at degree q − 1); it is never
+/// stored.
+fn session_share(share: KeyShare<E>, signers: &[u16]) -> Result<KeyShare<E>, SessionFailure> {
+    let n = share.core.public_shares.len();
+    let q = signers.len();
+    let t = share
+        .core
+        .vss_setup
+        .as_ref()
+        .map_or(n, |vss| usize::from(vss.min_signers));
+    if let Some(outside) = signers.iter().find(|&&s| usize::from(s) >= n) {
+        return Err(SessionFailure::refused(format!(
+            "signer {outside} is not a holder of this key ({n} holders)"
+        )));
+    }
+    if q < t {
+        return Err(SessionFailure::refused(format!(
+            "{q} signers named where the key needs {t}"
+        )));
+    }
+    if q == t {
+        return Ok(share);
+    }
+    let quorum = u16::try_from(q).map_err(|_| SessionFailure::refused("too many signers"))?;
+    let mut dirty = share.into_inner();
+    match dirty.core.key_info.vss_setup.as_mut() {
+        Some(vss) => vss.min_signers = quorum,
+        // An n-of-n key (t = n) cannot get here: q > t = n signers fail the check above.
+        None => return Err(SessionFailure::refused("the key is not a threshold key")),
+    }
+    KeyShare::validate(dirty).map_err(|e| {
+        fail(format!(
+            "the share does not validate for {q} signers: {}",
+            e.error()
+        ))
+    })
+}
+
+/// Interactive signing of a 32-byte digest; outputs `r || s` (low-s). With a preimage the
+/// parties sign `keccak256(preimage)` as data they hashed themselves; without one, the raw
+/// digest (safe in the interactive protocol, where no presignature is known beforehand).
+/// The caller has checked the signer set (`check_signer_set`).
 pub async fn run_sign(
     vault: &Vault,
     io: SessionIo,
-    my_index: u16,
     tenant: &str,
     key_id: &str,
     digest: [u8; 32],
+    preimage: Option<&Preimage>,
     signers_at_keygen: &[u16],
 ) -> Result<Vec<u8>, SessionFailure> {
-    check_signer_set(io.me, my_index, signers_at_keygen)?;
-    let share = load_share(vault, tenant, key_id).await?;
+    let share = session_share(load_share(vault, tenant, key_id).await?, signers_at_keygen)?;
     let blame = Blame::default();
     let (me, size) = (io.me, io.size);
     let party = MpcParty::connected(connect(me, size, io.inbox, io.outbox, blame.clone()));
     let eid = ExecutionId::new(&io.session_id);
-    let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest));
+    let known;
+    let prehashed;
+    let data: &dyn AnyDataToSign<E> = match preimage {
+        Some(preimage) => {
+            known = DataToSign::<E>::digest::<Keccak256>(&preimage.bytes());
+            &known
+        }
+        None => {
+            prehashed =
+                PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest));
+            &prehashed
+        }
+    };
     let signature = cggmp24::signing(eid, me, signers_at_keygen, &share)
-        .sign(&mut OsRng, party, &data)
+        .sign(&mut OsRng, party, data)
         .await
-        .map_err(|e| protocol_failure("signing", e, &blame))?
+        .map_err(|e| protocol_failure("signing", &e, &blame))?
         .normalize_s();
     let mut out = vec![0u8; 64];
     signature.write_to_slice(&mut out);
@@ -379,17 +470,16 @@ pub fn parse_presignature_record_id(tenant: &str, id: &str) -> Option<ListedPres
 }
 
 /// Generates a presignature for a signer set; stores it sealed; outputs its public data.
+/// The caller has checked the signer set (`check_signer_set`).
 pub async fn run_presign(
     vault: &Vault,
     io: SessionIo,
-    my_index: u16,
     tenant: &str,
     key_id: &str,
     presignature_id: &str,
     signers_at_keygen: &[u16],
 ) -> Result<Vec<u8>, SessionFailure> {
-    check_signer_set(io.me, my_index, signers_at_keygen)?;
-    let share = load_share(vault, tenant, key_id).await?;
+    let share = session_share(load_share(vault, tenant, key_id).await?, signers_at_keygen)?;
     let blame = Blame::default();
     let (me, size) = (io.me, io.size);
     let party = MpcParty::connected(connect(me, size, io.inbox, io.outbox, blame.clone()));
@@ -397,7 +487,7 @@ pub async fn run_presign(
     let (presignature, public) = cggmp24::signing(eid, me, signers_at_keygen, &share)
         .generate_presignature(&mut OsRng, party)
         .await
-        .map_err(|e| protocol_failure("presignature generation", e, &blame))?;
+        .map_err(|e| protocol_failure("presignature generation", &e, &blame))?;
     let public = PresignaturePublic::from_data(&public);
     let record = StoredPresignature {
         presignature,
@@ -422,15 +512,26 @@ pub async fn run_presign(
 
 /// Issues a partial signature from a stored presignature. The presignature is deleted
 /// (durably) **before** the partial signature is computed, so it can never be used twice.
+///
+/// Only a payload the party hashes itself is signed from a presignature: a raw digest
+/// chosen with the presignature's public data in hand allows forgeries (cggmp24's
+/// `PrehashedDataToSign` documentation), so a session without a preimage is refused before
+/// the presignature is touched.
 pub async fn run_presigned_sign(
     vault: &Vault,
     tenant: &str,
     key_id: &str,
     presignature_id: &str,
     signers: &[u16],
-    digest: [u8; 32],
+    preimage: Option<&Preimage>,
     after_consuming: impl FnOnce(),
 ) -> Result<Vec<u8>, SessionFailure> {
+    let Some(preimage) = preimage else {
+        return Err(SessionFailure::refused(
+            "a presignature signs only a payload this party hashes itself; a raw digest is \
+             signed interactively",
+        ));
+    };
     let record_id = presignature_record_id(key_id, presignature_id, signers);
     let bytes = vault
         .get(kind::ECDSA_PRESIGNATURE, tenant, &record_id)
@@ -447,10 +548,7 @@ pub async fn run_presigned_sign(
     }
     after_consuming();
     let stored: StoredPresignature = decode(&bytes)?;
-    // Raw digests are signable through the API, so assuming a known preimage grants no
-    // power the API does not already give (docs/adr/0002).
-    let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest))
-        .insecure_assume_preimage_known();
+    let data = DataToSign::<E>::digest::<Keccak256>(&preimage.bytes());
     let partial = stored.presignature.issue_partial_signature(data);
     serde_json::to_vec(&PresignedPartial {
         partial,
@@ -459,11 +557,12 @@ pub async fn run_presigned_sign(
     .map_err(|e| fail(e.to_string()))
 }
 
-/// Coordinator side: combines partial signatures and checks the result against the key.
+/// Coordinator side: combines partial signatures over `keccak256(preimage)` and checks the
+/// result against the key.
 pub fn combine_partials(
     outputs: &[Vec<u8>],
     participants: &[u16],
-    digest: [u8; 32],
+    preimage: &Preimage,
     public_key: &[u8],
 ) -> Result<[u8; 64], SignerError> {
     let mut parsed = Vec::with_capacity(outputs.len());
@@ -489,15 +588,14 @@ pub fn combine_partials(
     }
     let public =
         public.ok_or_else(|| SignerError::Bug("no partial signatures to combine".into()))?;
-    let data = PrehashedDataToSign::<E>::from_scalar(Scalar::from_be_bytes_mod_order(digest))
-        .insecure_assume_preimage_known();
+    let data = DataToSign::<E>::digest::<Keccak256>(&preimage.bytes());
     let signature = PartialSignature::combine(&parsed, &public.to_data(), data)
         .ok_or_else(|| SignerError::ProtocolFailed {
             reason: "partial signatures do not combine (a signer sent a wrong share)".into(),
             culprits: Vec::new(),
         })?
         .normalize_s();
-    verify(&signature, digest, public_key)?;
+    verify(&signature, preimage.digest(), public_key)?;
     let mut out = [0u8; 64];
     signature.write_to_slice(&mut out);
     Ok(out)

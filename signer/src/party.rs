@@ -548,16 +548,22 @@ impl PartyNode {
                 tenant,
                 key_id,
                 digest,
+                preimage,
                 signers_at_keygen,
-                ..
             } => {
+                ecdsa::check_signer_set(
+                    me,
+                    self.config.index,
+                    &signers_at_keygen,
+                    &start.participants,
+                )?;
                 ecdsa::run_sign(
                     vault,
                     io,
-                    self.config.index,
                     &tenant,
                     &key_id,
                     digest,
+                    preimage.as_ref(),
                     &signers_at_keygen,
                 )
                 .await
@@ -568,10 +574,15 @@ impl PartyNode {
                 presignature_id,
                 signers_at_keygen,
             } => {
+                ecdsa::check_signer_set(
+                    me,
+                    self.config.index,
+                    &signers_at_keygen,
+                    &start.participants,
+                )?;
                 ecdsa::run_presign(
                     vault,
                     io,
-                    self.config.index,
                     &tenant,
                     &key_id,
                     &presignature_id,
@@ -583,16 +594,17 @@ impl PartyNode {
                 tenant,
                 key_id,
                 presignature_id,
-                digest,
+                preimage,
                 ..
             } => {
+                // `authorize` has checked that the preimage hashes to the session's digest.
                 ecdsa::run_presigned_sign(
                     vault,
                     &tenant,
                     &key_id,
                     &presignature_id,
                     &start.participants,
-                    digest,
+                    preimage.as_ref(),
                     || fault_point("crash-after-consuming-presignature"),
                 )
                 .await

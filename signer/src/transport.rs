@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use waas_core::ports::SignerError;
+use waas_core::ports::{SignPayload, SignerError};
 
 /// Where a protocol message goes. Indices are positions in the session's participant list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,18 +57,66 @@ pub enum FailureKind {
     Refused,
 }
 
-/// What an ECDSA digest was computed from, so each party can recompute it.
+/// What an ECDSA digest was computed from, so each party can recompute it: the digest is
+/// always `keccak256(preimage_bytes())`. Only sessions carrying a preimage may be signed from
+/// a presignature (the parties then sign a hash output nobody chose).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preimage {
     /// An EIP-191 `personal_sign` message.
     PersonalMessage(Vec<u8>),
+    /// EIP-712 typed data: the digest is `keccak256(0x1901 ‖ domain_separator ‖ struct_hash)`.
+    TypedData {
+        domain_separator: [u8; 32],
+        struct_hash: [u8; 32],
+    },
+    /// An unsigned EVM transaction's signing payload (EIP-2718).
+    EvmTransaction(Vec<u8>),
 }
 
 impl Preimage {
-    pub fn digest(&self) -> [u8; 32] {
-        match self {
-            Preimage::PersonalMessage(message) => waas_core::chain::personal_sign_digest(message),
+    /// The preimage of an ECDSA payload; `None` for a raw digest or an Ed25519 message.
+    pub fn from_payload(payload: &SignPayload) -> Option<Preimage> {
+        match payload {
+            SignPayload::Digest(_) | SignPayload::Message(_) => None,
+            SignPayload::PersonalMessage(message) => {
+                Some(Preimage::PersonalMessage(message.clone()))
+            }
+            SignPayload::TypedData {
+                domain_separator,
+                struct_hash,
+            } => Some(Preimage::TypedData {
+                domain_separator: *domain_separator,
+                struct_hash: *struct_hash,
+            }),
+            SignPayload::EvmTransaction(payload) => Some(Preimage::EvmTransaction(payload.clone())),
         }
+    }
+
+    /// The payload this preimage came from.
+    pub fn to_payload(&self) -> SignPayload {
+        match self {
+            Preimage::PersonalMessage(message) => SignPayload::PersonalMessage(message.clone()),
+            Preimage::TypedData {
+                domain_separator,
+                struct_hash,
+            } => SignPayload::TypedData {
+                domain_separator: *domain_separator,
+                struct_hash: *struct_hash,
+            },
+            Preimage::EvmTransaction(payload) => SignPayload::EvmTransaction(payload.clone()),
+        }
+    }
+
+    /// The bytes whose Keccak-256 hash is the digest (the one definition lives in
+    /// `SignPayload::keccak_preimage`).
+    pub fn bytes(&self) -> Vec<u8> {
+        self.to_payload().keccak_preimage().unwrap_or_default()
+    }
+
+    /// `keccak256(self.bytes())`.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha3::{Digest, Keccak256};
+        Keccak256::digest(self.bytes()).into()
     }
 }
 

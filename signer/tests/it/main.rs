@@ -1,5 +1,5 @@
 //! Signer-pool tests: FROST across several t-of-n shapes, verified by ed25519-dalek, and
-//! a tampering party named as the culprit.
+//! a tampering party named as the culprit; CGGMP ECDSA quorums and blame in `ecdsa_quorum`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use async_trait::async_trait;
@@ -18,6 +18,7 @@ use waas_signer::{
     PartyLink, PartyNode, PartySession, PartyStatus, PartyTrust, PublicIdentity, SignedStart,
 };
 
+mod ecdsa_quorum;
 mod health;
 mod trust;
 
@@ -41,11 +42,27 @@ impl Keys {
 
 /// `n` in-process parties with their keys.
 fn pool_parties(n: u16) -> (Vec<Arc<PartyNode>>, Keys) {
+    let dir = fresh_dir();
+    let stores = (0..n).map(|_| Arc::new(MemoryStore::default())).collect();
+    pool_parties_in(&dir, stores)
+}
+
+/// A new, empty directory for a test pool's key files.
+fn fresh_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("waas-signer-it-{}", uuid::Uuid::now_v7().simple()))
+}
+
+/// One in-process party per store, with KEK files `dir/kek-{index}` (created if missing).
+fn pool_parties_in(
+    dir: &std::path::Path,
+    stores: Vec<Arc<MemoryStore>>,
+) -> (Vec<Arc<PartyNode>>, Keys) {
+    let n = u16::try_from(stores.len()).unwrap();
     let keys = Keys::new(n);
-    let dir =
-        std::env::temp_dir().join(format!("waas-signer-it-{}", uuid::Uuid::now_v7().simple()));
-    let nodes = (0..n)
-        .map(|index| {
+    let nodes = stores
+        .into_iter()
+        .zip(0..n)
+        .map(|(store, index)| {
             let protector =
                 LocalKeyProtector::open_or_create(&dir.join(format!("kek-{index}"))).unwrap();
             Arc::new(PartyNode::new(
@@ -55,7 +72,7 @@ fn pool_parties(n: u16) -> (Vec<Arc<PartyNode>>, Keys) {
                     spare_primes: 0,
                     generate_primes: false,
                 },
-                Arc::new(MemoryStore::default()),
+                store,
                 waas_custody::ProtectorSet::single(Arc::new(protector)),
                 PartyTrust {
                     identity: keys.parties[usize::from(index)].clone(),

@@ -119,26 +119,43 @@ async fn tampered_expired_foreign_and_misaddressed_authorizations_are_refused() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_that_does_not_match_its_payload_is_refused() {
     let (nodes, keys) = pool_parties(3);
-    let preimage = Preimage::PersonalMessage(b"transfer 5 USDC".to_vec());
-    let mut digest = preimage.digest();
-    digest[0] ^= 0xff;
-    let start = start(
-        SessionKind::EcdsaSign {
-            tenant: "t".into(),
-            key_id: "k".into(),
-            digest,
-            preimage: Some(preimage),
-            signers_at_keygen: vec![0, 1],
+    let preimages = [
+        Preimage::PersonalMessage(b"transfer 5 USDC".to_vec()),
+        Preimage::TypedData {
+            domain_separator: [1; 32],
+            struct_hash: [2; 32],
         },
-        vec![0, 1],
-        60,
-    );
-    let signed = secure::sign_start(&start, &keys.authority).unwrap();
-    let reason = refusal(first_event(&nodes, &keys, 1, start.session_id, signed).await);
-    assert!(
-        reason.contains("digest does not match the payload"),
-        "{reason}"
-    );
+        Preimage::EvmTransaction(vec![0x02, 0xc0]),
+    ];
+    for preimage in preimages {
+        let mut digest = preimage.digest();
+        digest[0] ^= 0xff;
+        let kinds = [
+            SessionKind::EcdsaSign {
+                tenant: "t".into(),
+                key_id: "k".into(),
+                digest,
+                preimage: Some(preimage.clone()),
+                signers_at_keygen: vec![0, 1],
+            },
+            SessionKind::EcdsaSignPresigned {
+                tenant: "t".into(),
+                key_id: "k".into(),
+                presignature_id: "p".into(),
+                digest,
+                preimage: Some(preimage.clone()),
+            },
+        ];
+        for kind in kinds {
+            let start = start(kind, vec![0, 1], 60);
+            let signed = secure::sign_start(&start, &keys.authority).unwrap();
+            let reason = refusal(first_event(&nodes, &keys, 1, start.session_id, signed).await);
+            assert!(
+                reason.contains("digest does not match the payload"),
+                "{preimage:?}: {reason}"
+            );
+        }
+    }
 }
 
 /// A link that rewrites its party's events: a forged or altered report.
