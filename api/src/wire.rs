@@ -461,8 +461,13 @@ pub struct SimulatedTransaction {
     #[serde(default)]
     pub contract: Option<String>,
     /// For EVM contract calls: calldata (`0x…`); its first 4 bytes are the method selector.
+    /// ERC-20 `transfer`, `transferFrom`, `approve` and `increaseAllowance` are decoded as
+    /// on a real request: the token, amount and recipient or spender decide.
     #[serde(default)]
     pub data: Option<String>,
+    /// The worst-case network fee to count, in the native asset's units (default `"0"`).
+    #[serde(default)]
+    pub fee_native: Option<String>,
     /// When it would happen (RFC 3339); default now.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,

@@ -267,7 +267,19 @@ pub async fn simulate(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let transaction = Transaction {
+    let info = state.networks.get(tx.network.trim()).map(|c| c.network().clone());
+    let native_asset = info.as_ref().map_or_else(
+        || match chain {
+            Chain::Evm => "ETH".to_string(),
+            Chain::Solana => "SOL".to_string(),
+        },
+        |i| i.native_asset.clone(),
+    );
+    let fee_native = match &tx.fee_native {
+        Some(fee) => decimal("/transaction/fee_native", fee, &mut errors),
+        None => Decimal::ZERO,
+    };
+    let mut transaction = Transaction {
         chain,
         network: tx.network.clone(),
         asset: tx.asset.clone(),
@@ -278,7 +290,49 @@ pub async fn simulate(
         api_key: Some(by),
         user: None,
         at: tx.at.unwrap_or_else(chrono::Utc::now),
+        operation: waas_policy::Operation::Transfer,
+        also_moves: Vec::new(),
+        fee_native,
+        native_asset: native_asset.clone(),
+        unvalued: None,
+        unlimited_allowance: false,
     };
+    if let Some(data) = tx
+        .data
+        .as_ref()
+        .and_then(|d| hex::decode(d.trim_start_matches("0x")).ok())
+    {
+        let tokens: Vec<waas_policy::facts::KnownToken> = info
+            .as_ref()
+            .map(|i| {
+                i.tokens
+                    .iter()
+                    .map(|t| waas_policy::facts::KnownToken {
+                        symbol: t.symbol.clone(),
+                        address: t.address.clone(),
+                        decimals: t.decimals,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let contract = tx.contract.clone().unwrap_or_else(|| tx.to.clone());
+        match waas_policy::facts::evm_call(&contract, &data, amount, &native_asset, &tokens) {
+            Ok(moves) => {
+                transaction.asset = moves.asset;
+                transaction.amount = moves.amount;
+                transaction.to = moves.destination;
+                transaction.contract = moves.contract;
+                transaction.selector = moves.selector;
+                transaction.also_moves = moves.also_moves;
+                transaction.unvalued = moves.unvalued;
+                transaction.unlimited_allowance = moves.unlimited_allowance;
+            }
+            Err(reason) => errors.push(FieldError::new("/transaction/data", reason)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
     let target = match request.target {
         SimulationTargetWire::Draft => SimulationTarget::Draft,
         SimulationTargetWire::Active => SimulationTarget::Active,
