@@ -41,13 +41,16 @@ pub enum ErrorCode {
     ChainUnavailable,
     /// The network refused the transaction (reverted gas estimate, insufficient funds...).
     ChainRejected,
+    /// The fees a transaction (or a replacement) needs are above the network's configured
+    /// caps (`max_fee_per_gas`, `max_fee`); nothing was signed.
+    FeeCapExceeded,
     /// An unexpected failure; details are in the server log under the request id.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the registry test.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::MalformedBody,
         ErrorCode::ValidationFailed,
         ErrorCode::InvalidParameter,
@@ -65,6 +68,7 @@ impl ErrorCode {
         ErrorCode::CustodyUnavailable,
         ErrorCode::ChainUnavailable,
         ErrorCode::ChainRejected,
+        ErrorCode::FeeCapExceeded,
         ErrorCode::Internal,
     ];
 
@@ -88,6 +92,7 @@ impl ErrorCode {
             ErrorCode::CustodyUnavailable => "custody_unavailable",
             ErrorCode::ChainUnavailable => "chain_unavailable",
             ErrorCode::ChainRejected => "chain_rejected",
+            ErrorCode::FeeCapExceeded => "fee_cap_exceeded",
             ErrorCode::Internal => "internal",
         }
     }
@@ -112,6 +117,7 @@ impl ErrorCode {
             ErrorCode::CustodyUnavailable => "Key protection is unavailable",
             ErrorCode::ChainUnavailable => "The network's RPC endpoints are unreachable",
             ErrorCode::ChainRejected => "The network refused the transaction",
+            ErrorCode::FeeCapExceeded => "The fees needed are above the network's caps",
             ErrorCode::Internal => "Internal error",
         }
     }
