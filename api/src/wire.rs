@@ -568,7 +568,9 @@ pub struct ChainExecution {
     pub confirmations: Option<u64>,
     /// Fee paid, in base units of the native asset.
     pub fee_paid: Option<String>,
-    /// The network refuses the current fees: speed the transaction up.
+    /// Broadcast: the network refuses the current fees, speed the transaction up.
+    /// Signing: the fees needed now are above the network's caps (`last_error` says
+    /// which); nothing is signed until they fit, and it is retried.
     pub stuck: bool,
     /// A broadcast timed out and has not been resolved yet.
     pub outcome_unknown: bool,

@@ -116,7 +116,8 @@ pub struct Execution {
     pub fee_paid: Option<String>,
     /// A broadcast timed out: hashes are looked up before anything is sent again.
     pub outcome_unknown: bool,
-    /// The network refuses the transaction's fees; a speed-up is needed.
+    /// Broadcast: the network refuses the transaction's fees; a speed-up is needed.
+    /// Signing: the fees needed are above the network's caps; retried until they fit.
     pub stuck: bool,
     /// Why the last step could not go on (the request is retried).
     pub last_error: Option<String>,
