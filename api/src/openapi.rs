@@ -76,7 +76,7 @@ impl Modify for SecuritySchemes {
         PolicyDecision, MatchedRuleWire,
         CreateTransactionRequest, TransactionResponse, TransactionList, ApprovalResponse,
         ChainExecution, AttemptResponse,
-        NetworkList, NetworkResponse, AssetResponse, TokenResponse, EndpointResponse,
+        NetworkList, NetworkResponse, FeeCapsResponse, AssetResponse, TokenResponse, EndpointResponse,
         BalanceList, BalanceResponse,
     )),
     modifiers(&SecuritySchemes),

@@ -28,7 +28,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::CustodyUnavailable
         | ErrorCode::ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::SigningFailed => StatusCode::BAD_GATEWAY,
-        ErrorCode::ChainRejected => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::ChainRejected | ErrorCode::FeeCapExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -630,7 +630,9 @@ pub struct ChainExecution {
     pub confirmations: Option<u64>,
     /// Fee paid, in base units of the native asset.
     pub fee_paid: Option<String>,
-    /// The network refuses the current fees: speed the transaction up.
+    /// Broadcast: the network refuses the current fees, speed the transaction up.
+    /// Signing: the fees needed now are above the network's caps (`last_error` says
+    /// which); nothing is signed until they fit, and it is retried.
     pub stuck: bool,
     /// A broadcast timed out and has not been resolved yet.
     pub outcome_unknown: bool,
@@ -701,8 +703,43 @@ pub struct NetworkResponse {
     pub tokens: Vec<TokenResponse>,
     /// Blocks (including the one that includes it) before a transaction is `confirmed`.
     pub confirmations: u64,
+    /// What one transaction may pay in fees, and how often it may be sped up.
+    pub fee_caps: FeeCapsResponse,
     /// Health of each RPC endpoint (`scheme://host:port` only).
     pub rpc_endpoints: Vec<EndpointResponse>,
+}
+
+/// A network's fee caps (amounts as decimal strings).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeeCapsResponse {
+    /// EVM: the highest `max_fee_per_gas` a transaction offers, in gwei; higher suggestions
+    /// are clamped to it. `null` on Solana.
+    #[schema(example = "500")]
+    pub max_fee_per_gas_gwei: Option<String>,
+    /// The same in wei per gas.
+    #[schema(example = "500000000000")]
+    pub max_fee_per_gas_wei: Option<String>,
+    /// The most one transaction may pay in fees, in the native asset's units.
+    #[schema(example = "0.05")]
+    pub max_fee: String,
+    /// The same in base units (wei, lamports).
+    #[schema(example = "50000000000000000")]
+    pub max_fee_raw: String,
+    /// Speed-ups allowed per request.
+    pub max_speed_ups: u32,
+}
+
+impl FeeCapsResponse {
+    fn new(caps: &waas_core::ports::FeeCaps, native_decimals: u8) -> Self {
+        use waas_chains::fees::format_units;
+        Self {
+            max_fee_per_gas_gwei: caps.max_fee_per_gas_wei.map(|wei| format_units(wei, 9)),
+            max_fee_per_gas_wei: caps.max_fee_per_gas_wei.map(|wei| wei.to_string()),
+            max_fee: format_units(caps.max_fee_base_units, native_decimals),
+            max_fee_raw: caps.max_fee_base_units.to_string(),
+            max_speed_ups: caps.max_speed_ups,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -756,6 +793,7 @@ impl From<&dyn waas_core::ports::ChainClient> for NetworkResponse {
                 })
                 .collect(),
             confirmations: info.confirmations,
+            fee_caps: FeeCapsResponse::new(&info.fee_caps, info.native_decimals),
             rpc_endpoints: client
                 .endpoint_health()
                 .into_iter()

@@ -2,6 +2,7 @@
 //! and the transaction executor look them up in.
 
 use crate::evm::EvmClient;
+use crate::fees;
 use crate::rpc::RpcPool;
 use crate::solana::SolanaClient;
 use serde::Deserialize;
@@ -50,6 +51,21 @@ pub struct NetworkConfig {
     /// Per-call RPC timeout.
     #[serde(default = "default_timeout_ms")]
     pub rpc_timeout_ms: u64,
+    /// EVM only: the highest `max_fee_per_gas` a transaction may offer, in gwei (a decimal
+    /// string). Default `"500"`.
+    #[serde(default)]
+    pub max_fee_per_gas: Option<String>,
+    /// The most one transaction may pay in fees, in the native asset's units (a decimal
+    /// string). Default `"0.05"` on EVM, `"0.01"` on Solana.
+    #[serde(default)]
+    pub max_fee: Option<String>,
+    /// Speed-ups allowed per request.
+    #[serde(default = "default_max_speed_ups")]
+    pub max_speed_ups: u32,
+}
+
+fn default_max_speed_ups() -> u32 {
+    5
 }
 
 fn one() -> u64 {
@@ -112,14 +128,24 @@ impl NetworkConfig {
                 decimals: token.decimals,
             });
         }
+        let native_decimals = self.native_decimals.unwrap_or(decimals);
+        let fee_caps = fees::parse_caps(
+            self.chain == Chain::Evm,
+            self.max_fee_per_gas.as_deref(),
+            self.max_fee.as_deref(),
+            native_decimals,
+            self.max_speed_ups,
+        )
+        .map_err(|problem| format!("network {name}: {problem}"))?;
         Ok(NetworkInfo {
             name: name.clone(),
             chain: self.chain,
             chain_id: self.chain_id,
             native_asset,
-            native_decimals: self.native_decimals.unwrap_or(decimals),
+            native_decimals,
             tokens,
             confirmations: self.confirmations,
+            fee_caps,
         })
     }
 }

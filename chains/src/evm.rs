@@ -2,6 +2,7 @@
 //! built with alloy, gas estimated and fees suggested by the node, signed by the pool,
 //! broadcast and looked up through an [`RpcPool`].
 
+use crate::fees;
 use crate::rpc::RpcPool;
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
@@ -12,8 +13,8 @@ use serde_json::{Value, json};
 use std::str::FromStr;
 use waas_core::ports::{
     AccountNonces, Balance, BroadcastError, ChainClient, ChainError, EndpointHealth, FeeChoice,
-    Fees, Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TxIntent,
-    TypedDataHasher, TypedDataHashes,
+    FeeEstimate, Fees, Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx,
+    TxIntent, TypedDataHasher, TypedDataHashes,
 };
 
 /// `transfer(address,uint256)`.
@@ -54,6 +55,13 @@ impl Unsigned {
             input: self.input.clone(),
         })
     }
+}
+
+/// The latest base fee and the suggested tip, in wei per gas.
+#[derive(Clone, Copy, Debug)]
+struct Market {
+    base_fee: u128,
+    tip: u128,
 }
 
 /// One EVM network.
@@ -155,13 +163,13 @@ impl EvmClient {
         &self.rpc
     }
 
-    /// What the network suggests: twice the latest base fee plus the suggested tip.
-    async fn suggested_fees(&self) -> Result<Fees, ChainError> {
+    /// The latest base fee and the suggested tip.
+    async fn market(&self) -> Result<Market, ChainError> {
         let block = self
             .rpc
             .request("eth_getBlockByNumber", json!(["latest", false]))
             .await?;
-        let base = quantity(&block["baseFeePerGas"], "base fee")?;
+        let base_fee = quantity(&block["baseFeePerGas"], "base fee")?;
         let tip = match self
             .rpc
             .request("eth_maxPriorityFeePerGas", json!([]))
@@ -172,10 +180,80 @@ impl EvmClient {
             Err(ChainError::Rejected(_)) => DEFAULT_PRIORITY_FEE,
             Err(other) => return Err(other),
         };
-        let tip = tip.max(1);
-        Ok(Fees {
-            max_fee_per_gas: base.saturating_mul(2).saturating_add(tip),
-            max_priority_fee_per_gas: tip,
+        Ok(Market {
+            base_fee,
+            tip: tip.max(1),
+        })
+    }
+
+    /// The fees for `choice` on `market`, fitted under the network's caps for a
+    /// transaction of `gas_limit`.
+    fn fees_for(
+        &self,
+        market: Market,
+        choice: FeeChoice,
+        gas_limit: u64,
+    ) -> Result<Fees, ChainError> {
+        // What the network suggests: twice the latest base fee plus the suggested tip.
+        let suggested = Fees {
+            max_fee_per_gas: market.base_fee.saturating_mul(2).saturating_add(market.tip),
+            max_priority_fee_per_gas: market.tip,
+        };
+        let (wanted, floor) = match choice {
+            FeeChoice::Suggested => (suggested, None),
+            FeeChoice::Replace { previous } => {
+                let floor_tip = bumped(previous.max_priority_fee_per_gas);
+                let floor = Fees {
+                    max_fee_per_gas: bumped(previous.max_fee_per_gas).max(floor_tip),
+                    max_priority_fee_per_gas: floor_tip,
+                };
+                let tip = floor_tip.max(suggested.max_priority_fee_per_gas);
+                let wanted = Fees {
+                    max_fee_per_gas: floor
+                        .max_fee_per_gas
+                        .max(suggested.max_fee_per_gas)
+                        .max(tip),
+                    max_priority_fee_per_gas: tip,
+                };
+                (wanted, Some(floor))
+            }
+        };
+        fees::capped(
+            wanted,
+            floor,
+            market.base_fee,
+            gas_limit,
+            &self.info.fee_caps,
+            (&self.info.native_asset, self.info.native_decimals),
+        )
+    }
+
+    /// The gas limit of the call (to, value, input) from `from`: the node's estimate, with
+    /// a quarter more for calls.
+    async fn gas_limit(
+        &self,
+        from: Address,
+        (to, value, input): (Address, U256, &Bytes),
+    ) -> Result<u64, ChainError> {
+        let estimate = self
+            .rpc
+            .request(
+                "eth_estimateGas",
+                json!([{"from": from, "to": to, "value": value, "data": input}]),
+            )
+            .await
+            .map_err(|error| match error {
+                ChainError::Rejected(message) => {
+                    ChainError::Rejected(format!("gas estimation failed: {message}"))
+                }
+                other => other,
+            })?;
+        let estimate = quantity_u64(&estimate, "gas estimate")?;
+        // Calls may take a different path when mined; plain transfers cost exactly 21000.
+        Ok(if input.is_empty() {
+            estimate
+        } else {
+            estimate.saturating_mul(5) / 4
         })
     }
 
@@ -242,6 +320,19 @@ impl ChainClient for EvmClient {
         }))
     }
 
+    async fn estimate_fee(&self, intent: &TxIntent) -> Result<FeeEstimate, ChainError> {
+        let from = parse_address(&intent.from)?;
+        let (to, value, input) = self.call_of(intent)?;
+        let gas_limit = self.gas_limit(from, (to, value, &input)).await?;
+        let fees = self.fees_for(self.market().await?, FeeChoice::Suggested, gas_limit)?;
+        Ok(FeeEstimate {
+            gas_limit,
+            max_fee_per_gas: fees.max_fee_per_gas,
+            // `fees_for` checked that the product fits the cap (so it fits in u128).
+            worst_case: u128::from(gas_limit).saturating_mul(fees.max_fee_per_gas),
+        })
+    }
+
     async fn prepare(
         &self,
         intent: &TxIntent,
@@ -252,40 +343,8 @@ impl ChainClient for EvmClient {
             nonce.ok_or_else(|| ChainError::Invalid("an EVM transaction needs a nonce".into()))?;
         let from = parse_address(&intent.from)?;
         let (to, value, input) = self.call_of(intent)?;
-        let estimate = self
-            .rpc
-            .request(
-                "eth_estimateGas",
-                json!([{"from": from, "to": to, "value": value, "data": input}]),
-            )
-            .await
-            .map_err(|error| match error {
-                ChainError::Rejected(message) => {
-                    ChainError::Rejected(format!("gas estimation failed: {message}"))
-                }
-                other => other,
-            })?;
-        let estimate = quantity_u64(&estimate, "gas estimate")?;
-        // Calls may take a different path when mined; plain transfers cost exactly 21000.
-        let gas_limit = if input.is_empty() {
-            estimate
-        } else {
-            estimate.saturating_mul(5) / 4
-        };
-        let suggested = self.suggested_fees().await?;
-        let fees = match fees {
-            FeeChoice::Suggested => suggested,
-            FeeChoice::Replace { previous } => {
-                let tip = bumped(previous.max_priority_fee_per_gas)
-                    .max(suggested.max_priority_fee_per_gas);
-                Fees {
-                    max_fee_per_gas: bumped(previous.max_fee_per_gas)
-                        .max(suggested.max_fee_per_gas)
-                        .max(tip),
-                    max_priority_fee_per_gas: tip,
-                }
-            }
-        };
+        let gas_limit = self.gas_limit(from, (to, value, &input)).await?;
+        let fees = self.fees_for(self.market().await?, fees, gas_limit)?;
         let unsigned = Unsigned {
             chain_id: self.chain_id,
             nonce,

@@ -7,6 +7,7 @@
 //! once the chain has passed the transaction's last valid block height, and the executor
 //! then builds and signs a new one under the same request.
 
+use crate::fees::format_units;
 use crate::rpc::RpcPool;
 use async_trait::async_trait;
 use serde_json::json;
@@ -18,7 +19,7 @@ use solana_transaction::Transaction;
 use std::str::FromStr;
 use waas_core::ports::{
     AccountNonces, Balance, BroadcastError, ChainClient, ChainError, EndpointHealth, FeeChoice,
-    Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TxIntent,
+    FeeEstimate, Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TxIntent,
 };
 
 /// One Solana network (a validator cluster).
@@ -34,6 +35,10 @@ pub fn parse_pubkey(text: &str) -> Result<Pubkey, ChainError> {
         .map_err(|_| ChainError::Invalid(format!("{text:?} is not a Solana address")))
 }
 
+/// Lamports each signature of a transaction pays (the fixed base fee; no priority fee is
+/// added).
+pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+
 fn malformed(what: &str) -> ChainError {
     ChainError::Rejected(format!("the node sent a malformed {what}"))
 }
@@ -47,6 +52,42 @@ impl SolanaClient {
             ));
         }
         Ok(Self { info, rpc })
+    }
+
+    /// The fee of a transfer (one signature), checked against the network's `max_fee`.
+    fn transfer_fee(&self) -> Result<FeeEstimate, ChainError> {
+        let fee = u128::from(LAMPORTS_PER_SIGNATURE);
+        let cap = self.info.fee_caps.max_fee_base_units;
+        if fee > cap {
+            let decimals = self.info.native_decimals;
+            return Err(ChainError::FeeCapExceeded(format!(
+                "the fee of {} {asset} per signature is above the cap of {} {asset} per \
+                 transaction (max_fee)",
+                format_units(fee, decimals),
+                format_units(cap, decimals),
+                asset = self.info.native_asset,
+            )));
+        }
+        Ok(FeeEstimate {
+            gas_limit: 1,
+            max_fee_per_gas: fee,
+            worst_case: fee,
+        })
+    }
+
+    fn check_intent(&self, intent: &TxIntent) -> Result<(), ChainError> {
+        if intent.asset != self.info.native_asset {
+            return Err(ChainError::Invalid(format!(
+                "{} is not an asset of network {}",
+                intent.asset, self.info.name
+            )));
+        }
+        if intent.data.is_some() {
+            return Err(ChainError::Invalid(
+                "call data is for EVM networks only".into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn block_height(&self) -> Result<u64, ChainError> {
@@ -89,23 +130,22 @@ impl ChainClient for SolanaClient {
         Ok(None)
     }
 
+    /// The fixed fee of the transfer's one signature; no network call.
+    async fn estimate_fee(&self, intent: &TxIntent) -> Result<FeeEstimate, ChainError> {
+        self.check_intent(intent)?;
+        parse_pubkey(&intent.from)?;
+        parse_pubkey(&intent.to)?;
+        self.transfer_fee()
+    }
+
     async fn prepare(
         &self,
         intent: &TxIntent,
         _nonce: Option<u64>,
         _fees: FeeChoice,
     ) -> Result<Prepared, ChainError> {
-        if intent.asset != self.info.native_asset {
-            return Err(ChainError::Invalid(format!(
-                "{} is not an asset of network {}",
-                intent.asset, self.info.name
-            )));
-        }
-        if intent.data.is_some() {
-            return Err(ChainError::Invalid(
-                "call data is for EVM networks only".into(),
-            ));
-        }
+        self.check_intent(intent)?;
+        self.transfer_fee()?;
         let from = parse_pubkey(&intent.from)?;
         let to = parse_pubkey(&intent.to)?;
         let lamports = u64::try_from(intent.amount)

@@ -43,13 +43,16 @@ pub enum ErrorCode {
     ChainRejected,
     /// The tenant's policy denied the request (the rule is named in `detail`).
     PolicyDenied,
+    /// The fees a transaction (or a replacement) needs are above the network's configured
+    /// caps (`max_fee_per_gas`, `max_fee`); nothing was signed.
+    FeeCapExceeded,
     /// An unexpected failure; details are in the server log under the request id.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the registry test.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::MalformedBody,
         ErrorCode::ValidationFailed,
         ErrorCode::InvalidParameter,
@@ -68,6 +71,7 @@ impl ErrorCode {
         ErrorCode::ChainUnavailable,
         ErrorCode::ChainRejected,
         ErrorCode::PolicyDenied,
+        ErrorCode::FeeCapExceeded,
         ErrorCode::Internal,
     ];
 
@@ -92,6 +96,7 @@ impl ErrorCode {
             ErrorCode::ChainUnavailable => "chain_unavailable",
             ErrorCode::ChainRejected => "chain_rejected",
             ErrorCode::PolicyDenied => "policy_denied",
+            ErrorCode::FeeCapExceeded => "fee_cap_exceeded",
             ErrorCode::Internal => "internal",
         }
     }
@@ -117,6 +122,7 @@ impl ErrorCode {
             ErrorCode::ChainUnavailable => "The network's RPC endpoints are unreachable",
             ErrorCode::ChainRejected => "The network refused the transaction",
             ErrorCode::PolicyDenied => "The tenant's policy denied the request",
+            ErrorCode::FeeCapExceeded => "The fees needed are above the network's caps",
             ErrorCode::Internal => "Internal error",
         }
     }

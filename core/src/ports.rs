@@ -417,6 +417,41 @@ pub struct NetworkInfo {
     /// Blocks on top of the including one before a transaction counts as confirmed
     /// (1 = included).
     pub confirmations: u64,
+    /// What one transaction may pay in fees, and how often it may be sped up.
+    pub fee_caps: FeeCaps,
+}
+
+/// The limits a network puts on fees (from its configuration), in base units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FeeCaps {
+    /// EVM: the highest `max_fee_per_gas` a transaction may offer, in wei per gas. `None`
+    /// on Solana (fixed fees per signature).
+    pub max_fee_per_gas_wei: Option<u128>,
+    /// The most one transaction may pay in fees, in base units of the native asset (EVM:
+    /// `gas_limit × max_fee_per_gas`; Solana: the fee of its signatures).
+    pub max_fee_base_units: u128,
+    /// Speed-ups allowed per request (replacements with purpose `speed_up`).
+    pub max_speed_ups: u32,
+}
+
+impl FeeCaps {
+    /// The most a transaction of this network can pay in fees, whatever the market: the
+    /// worst-case fee to count when the network cannot be reached for an estimate.
+    pub fn worst_case_bound(&self) -> u128 {
+        self.max_fee_base_units
+    }
+}
+
+/// What a transaction would pay in fees at most, were it sent now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FeeEstimate {
+    /// EVM: gas. Solana: signatures (each pays the fixed fee).
+    pub gas_limit: u64,
+    /// EVM: wei per gas, after the network's caps. Solana: lamports per signature.
+    pub max_fee_per_gas: u128,
+    /// `gas_limit × max_fee_per_gas`, base units of the native asset: the most the
+    /// transaction can pay.
+    pub worst_case: u128,
 }
 
 impl NetworkInfo {
@@ -500,6 +535,10 @@ pub enum ChainError {
     /// The input does not fit the network (unknown asset, bad address).
     #[error("{0}")]
     Invalid(String),
+    /// The fees the transaction needs now exceed the network's caps (`FeeCaps`); the
+    /// reason names the figures. Nothing was built; fees may fall later.
+    #[error("{0}")]
+    FeeCapExceeded(String),
 }
 
 /// What a broadcast achieved.
@@ -573,7 +612,16 @@ pub trait ChainClient: Send + Sync + fmt::Debug {
     fn endpoint_health(&self) -> Vec<EndpointHealth>;
     /// Account nonces of `address`; `None` for chains without account nonces (Solana).
     async fn nonces(&self, address: &str) -> Result<Option<AccountNonces>, ChainError>;
+    /// The most a transaction for `intent` would pay in fees if built now: the same gas
+    /// estimate and capped fee suggestion as `prepare` (EVM; no nonce needed), or the fixed
+    /// fee per signature (Solana). `FeeCapExceeded` when no transaction fits the caps now
+    /// (`FeeCaps::worst_case_bound` is the bound to use then, and when the network cannot
+    /// be reached).
+    async fn estimate_fee(&self, intent: &TxIntent) -> Result<FeeEstimate, ChainError>;
     /// Builds the transaction for `intent` (with `nonce` on EVM), estimating gas and fees.
+    /// Fees above the network's per-gas cap are clamped to it when the base fee and tip
+    /// still fit; otherwise, or when the whole fee would pass `FeeCaps::max_fee_base_units`,
+    /// `FeeCapExceeded`.
     async fn prepare(
         &self,
         intent: &TxIntent,

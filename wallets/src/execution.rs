@@ -27,7 +27,7 @@ use std::sync::Arc;
 use waas_core::event::NewEvent;
 use waas_core::ports::{
     AccountNonces, BroadcastError, ChainClient, ChainError, Clock, FeeChoice, Fees, Lookup,
-    NetworkDirectory, Prepared, SignedTx, SigningQuorum, TxIntent,
+    NetworkDirectory, NetworkInfo, Prepared, SignedTx, SigningQuorum, TxIntent,
 };
 use waas_core::{TenantId, TransactionId};
 use waas_policy::{Decimal, Outcome};
@@ -116,7 +116,8 @@ pub struct Execution {
     pub fee_paid: Option<String>,
     /// A broadcast timed out: hashes are looked up before anything is sent again.
     pub outcome_unknown: bool,
-    /// The network refuses the transaction's fees; a speed-up is needed.
+    /// Broadcast: the network refuses the transaction's fees; a speed-up is needed.
+    /// Signing: the fees needed are above the network's caps; retried until they fit.
     pub stuck: bool,
     /// Why the last step could not go on (the request is retried).
     pub last_error: Option<String>,
@@ -586,6 +587,9 @@ impl Executor {
             Err(error @ ChainError::Unavailable { .. }) => {
                 return self.note(request, error.to_string()).await;
             }
+            Err(ChainError::FeeCapExceeded(reason)) => {
+                return self.wait_for_fees(request, reason).await;
+            }
             Err(error) => return self.fail(request, &error.to_string(), true).await,
         };
         let wallet = self
@@ -642,6 +646,7 @@ impl Executor {
             let mut execution = current.execution.clone();
             execution.attempts.push(attempt.clone());
             execution.last_error = None;
+            execution.stuck = false;
             Change::to(TransactionState::Signed)
                 .with_execution(execution)
                 .with_event(event(
@@ -658,6 +663,38 @@ impl Executor {
                 ))
         })
         .await
+    }
+
+    /// The fees the transaction needs now are above the network's caps: nothing is signed,
+    /// the request stays in `signing`, flagged `stuck` with the reason, and is tried again
+    /// on later sweeps (fees may fall). The event is written once, when it first waits.
+    async fn wait_for_fees(
+        &self,
+        request: &TransactionRequest,
+        reason: String,
+    ) -> Result<Step, WalletsError> {
+        if request.execution.stuck && request.execution.last_error.as_deref() == Some(&reason) {
+            return Ok(Step::Stop);
+        }
+        tracing::info!(id = %request.id, %reason, "transaction request waits for fees under the caps");
+        self.apply(request, |current| {
+            let mut execution = current.execution.clone();
+            let first = !execution.stuck;
+            execution.stuck = true;
+            execution.last_error = Some(reason.clone());
+            let change = Change::keep(current.state).with_execution(execution);
+            if first {
+                change.with_event(event(
+                    current,
+                    "transaction.stuck",
+                    serde_json::json!({"nonce": current.execution.nonce, "reason": reason}),
+                ))
+            } else {
+                change
+            }
+        })
+        .await?;
+        Ok(Step::Stop)
     }
 
     /// Looks every attempt up, newest first: the first found in a block, whether any is in
@@ -996,10 +1033,34 @@ impl Executor {
         Ok(Step::Stop)
     }
 
+    /// A request may be sped up `max_speed_ups` times (the network's fee caps).
+    fn check_speed_up_limit(
+        request: &TransactionRequest,
+        network: &NetworkInfo,
+    ) -> Result<(), WalletsError> {
+        let limit = network.fee_caps.max_speed_ups;
+        let done = request
+            .execution
+            .attempts
+            .iter()
+            .filter(|a| a.purpose == Purpose::SpeedUp)
+            .count();
+        if done >= usize::try_from(limit).unwrap_or(usize::MAX) {
+            return Err(WalletsError::Conflict(format!(
+                "this request was sped up {done} times, the limit on network {} \
+                 (max_speed_ups = {limit})",
+                network.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Replaces a broadcast transaction with higher fees at the same nonce: the same
     /// transfer (`SpeedUp`) or a zero-value transfer to itself (`Cancel`). The replacement
     /// is stored before it is sent; whichever attempt is included decides the outcome.
-    /// Only the requester (`caller`) or an admin may.
+    /// Only the requester (`caller`) or an admin may. Refused, with nothing signed, when
+    /// the bumped fees pass the network's caps (`FeeCapExceeded`) or the request has had
+    /// its `max_speed_ups`.
     pub async fn replace(
         &self,
         tenant: TenantId,
@@ -1038,6 +1099,9 @@ impl Executor {
                 "replacement needs an account-nonce network (EVM)".into(),
             ));
         };
+        if purpose == Purpose::SpeedUp {
+            Self::check_speed_up_limit(&request, client.network())?;
+        }
         let mut intent = self
             .intent(&request, client.as_ref())
             .map_err(WalletsError::Conflict)?;

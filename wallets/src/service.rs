@@ -51,6 +51,7 @@ impl WalletsError {
             WalletsError::Chain(ChainError::Unavailable { .. }) => ErrorCode::ChainUnavailable,
             WalletsError::Chain(ChainError::Rejected(_)) => ErrorCode::ChainRejected,
             WalletsError::Chain(ChainError::Invalid(_)) => ErrorCode::ValidationFailed,
+            WalletsError::Chain(ChainError::FeeCapExceeded(_)) => ErrorCode::FeeCapExceeded,
             WalletsError::Signer(_) | WalletsError::Repository(_) | WalletsError::Bug(_) => {
                 ErrorCode::Internal
             }

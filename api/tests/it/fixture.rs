@@ -27,6 +27,9 @@ pub fn unreachable_network(
         confirmations: 1,
         price_source: "config".into(),
         rpc_timeout_ms: 2_000,
+        max_fee_per_gas: None,
+        max_fee: None,
+        max_speed_ups: 5,
     }
 }
 

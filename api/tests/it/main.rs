@@ -7,6 +7,7 @@ mod api_keys;
 mod chains;
 mod custody;
 mod errors;
+mod fee_caps;
 mod fixture;
 mod flow;
 mod helpers;

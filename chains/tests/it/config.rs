@@ -105,12 +105,55 @@ fn valid_networks_get_their_defaults() {
     );
     assert!(info.tokens.is_empty());
 
+    // Fee caps: EVM 500 gwei per gas and 0.05 ETH per transaction, Solana 0.01 SOL; five
+    // speed-ups; the bound without an estimate is the whole-fee cap.
+    let caps = networks.get("anvil").unwrap().network().fee_caps;
+    assert_eq!(caps.max_fee_per_gas_wei, Some(500_000_000_000));
+    assert_eq!(caps.max_fee_base_units, 50_000_000_000_000_000);
+    assert_eq!(caps.max_speed_ups, 5);
+    assert_eq!(caps.worst_case_bound(), 50_000_000_000_000_000);
+    let caps = devnet.network().fee_caps;
+    assert_eq!(caps.max_fee_per_gas_wei, None);
+    assert_eq!(caps.max_fee_base_units, 10_000_000);
+    assert_eq!(caps.max_speed_ups, 5);
+
     // Defaults as parsed.
     let config = parse(evm());
     assert_eq!(config.confirmations, 1);
     assert_eq!(config.rpc_timeout_ms, 5_000);
     assert_eq!(config.price_source, "config");
     assert!(build(&[]).unwrap().all().is_empty());
+}
+
+#[test]
+fn fee_caps_are_read_in_gwei_and_native_units() {
+    let networks = build(&[
+        with(
+            evm(),
+            json!({"max_fee_per_gas": "0.000001", "max_fee": "1.5", "max_speed_ups": 0}),
+        ),
+        with(
+            evm(),
+            json!({"name": "six", "native_decimals": 6, "max_fee": " 0.25 "}),
+        ),
+        with(solana(), json!({"max_fee": "0.000005"})),
+    ])
+    .unwrap();
+    let caps = networks.get("anvil").unwrap().network().fee_caps;
+    assert_eq!(
+        caps.max_fee_per_gas_wei,
+        Some(1_000),
+        "0.000001 gwei = 1000 wei"
+    );
+    assert_eq!(caps.max_fee_base_units, 1_500_000_000_000_000_000);
+    assert_eq!(caps.max_speed_ups, 0);
+    let caps = networks.get("six").unwrap().network().fee_caps;
+    assert_eq!(
+        caps.max_fee_base_units, 250_000,
+        "in the native asset's decimals"
+    );
+    let caps = networks.get("solana-devnet").unwrap().network().fee_caps;
+    assert_eq!(caps.max_fee_base_units, 5_000, "lamports");
 }
 
 #[test]
@@ -206,6 +249,34 @@ fn invalid_networks_are_refused_with_a_clear_message() {
         (
             vec![evm(), solana(), with(evm(), json!({"chain_id": 1}))],
             "network anvil is configured twice",
+        ),
+        (
+            vec![with(evm(), json!({"max_fee_per_gas": "0"}))],
+            "network anvil: max_fee_per_gas \"0\" must be a positive decimal number of gwei",
+        ),
+        (
+            vec![with(evm(), json!({"max_fee_per_gas": "0.0000000001"}))],
+            "network anvil: max_fee_per_gas \"0.0000000001\" must be a positive decimal number of gwei with at most 9 decimals",
+        ),
+        (
+            vec![with(evm(), json!({"max_fee_per_gas": "fifty"}))],
+            "network anvil: max_fee_per_gas \"fifty\"",
+        ),
+        (
+            vec![with(evm(), json!({"max_fee": "-1"}))],
+            "network anvil: max_fee \"-1\" must be a positive decimal number of the native asset",
+        ),
+        (
+            vec![with(evm(), json!({"max_fee": "0.0"}))],
+            "network anvil: max_fee \"0.0\" must be a positive",
+        ),
+        (
+            vec![with(solana(), json!({"max_fee": "0.0000000001"}))],
+            "network solana-devnet: max_fee \"0.0000000001\" must be a positive decimal number of the native asset with at most 9 decimals",
+        ),
+        (
+            vec![with(solana(), json!({"max_fee_per_gas": "10"}))],
+            "network solana-devnet: max_fee_per_gas is for EVM networks only",
         ),
     ];
     for (configs, expected) in cases {

@@ -13,16 +13,17 @@ use waas_chains::evm::EvmClient;
 use waas_chains::rpc::RpcPool;
 use waas_core::Chain;
 use waas_core::ports::{
-    AccountNonces, BroadcastError, ChainClient, ChainError, FeeChoice, Fees, Lookup, NetworkInfo,
-    Prepared, SignPayload, SignatureOutput, SignedTx, TokenInfo, TxIntent,
+    AccountNonces, BroadcastError, ChainClient, ChainError, FeeCaps, FeeChoice, Fees, Lookup,
+    NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TokenInfo, TxIntent,
 };
 
 const CHAIN_ID: u64 = 31337;
-const GWEI: u128 = 1_000_000_000;
-const USDC: &str = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48";
+pub(crate) const GWEI: u128 = 1_000_000_000;
+pub(crate) const ETH: u128 = 1_000_000_000_000_000_000;
+pub(crate) const USDC: &str = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48";
 const RECIPIENT: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
-fn info() -> NetworkInfo {
+pub(crate) fn info() -> NetworkInfo {
     NetworkInfo {
         name: "anvil".into(),
         chain: Chain::Evm,
@@ -35,6 +36,11 @@ fn info() -> NetworkInfo {
             decimals: 6,
         }],
         confirmations: 1,
+        fee_caps: FeeCaps {
+            max_fee_per_gas_wei: Some(500 * GWEI),
+            max_fee_base_units: ETH / 20,
+            max_speed_ups: 5,
+        },
     }
 }
 
@@ -50,7 +56,7 @@ fn client(urls: &[&str]) -> EvmClient {
 
 /// A node with a base fee, a suggested tip (`None`: the method does not exist) and a gas
 /// estimate; anything else is an error naming the unexpected method.
-async fn fee_node(base_fee: u128, tip: Option<u128>, estimate: u64) -> Node {
+pub(crate) async fn fee_node(base_fee: u128, tip: Option<u128>, estimate: u64) -> Node {
     Node::start(move |method, _| match method {
         "eth_getBlockByNumber" => {
             Reply::Result(json!({"number": "0x10", "baseFeePerGas": hex_qty(base_fee)}))
@@ -68,15 +74,15 @@ async fn fee_node(base_fee: u128, tip: Option<u128>, estimate: u64) -> Node {
     .await
 }
 
-fn key() -> SigningKey {
+pub(crate) fn key() -> SigningKey {
     SigningKey::from_slice(&[0x11; 32]).unwrap()
 }
 
-fn address_of(key: &SigningKey) -> Address {
+pub(crate) fn address_of(key: &SigningKey) -> Address {
     Address::from_public_key(key.verifying_key())
 }
 
-fn transfer(from: &str, amount: u128) -> TxIntent {
+pub(crate) fn transfer(from: &str, amount: u128) -> TxIntent {
     TxIntent {
         from: from.into(),
         to: RECIPIENT.into(),
@@ -111,7 +117,7 @@ fn decode(signed: &SignedTx) -> alloy_consensus::Signed<alloy_consensus::TxEip15
 }
 
 /// Signs what `prepare` built with `key`, assembles it for `from` and decodes the result.
-fn assembled(
+pub(crate) fn assembled(
     client: &EvmClient,
     key: &SigningKey,
     prepared: &Prepared,
@@ -262,7 +268,7 @@ async fn an_unreachable_tip_suggestion_is_not_replaced_by_the_default() {
 }
 
 /// `previous × 9/8` rounded up, plus one.
-fn bumped(previous: u128) -> u128 {
+pub(crate) fn bumped(previous: u128) -> u128 {
     (previous * 9).div_ceil(8) + 1
 }
 
@@ -393,11 +399,20 @@ async fn replacement_rounding_is_up() {
 /// (`previous × 9` would overflow `u128`).
 #[tokio::test]
 async fn replacement_fees_never_go_down() {
-    let node = fee_node(0, Some(1), 21_000).await;
+    // One gas, and caps that let anything through: only the bump arithmetic is checked.
+    let node = fee_node(0, Some(1), 1).await;
+    let mut unlimited = info();
+    unlimited.fee_caps = FeeCaps {
+        max_fee_per_gas_wei: Some(u128::MAX),
+        max_fee_base_units: u128::MAX,
+        max_speed_ups: 5,
+    };
+    let rpc = RpcPool::new("anvil", vec![node.url.clone()], Duration::from_millis(300)).unwrap();
     // Unrealistic fees (about 1.7e38 wei per gas), but the contract is "at least 12.5 %
     // above": here the result is a quarter of the previous fees.
     let huge = u128::MAX / 2;
-    let fees = client(&[&node.url])
+    let fees = EvmClient::new(unlimited, rpc)
+        .unwrap()
         .prepare(
             &transfer(&address_of(&key()).to_string(), 1),
             Some(0),

@@ -6,6 +6,7 @@
 
 mod config;
 mod evm;
+mod fee_caps;
 mod rpc_pool;
 mod solana;
 mod support;

@@ -16,14 +16,14 @@ use waas_chains::rpc::RpcPool;
 use waas_chains::solana::SolanaClient;
 use waas_core::Chain;
 use waas_core::ports::{
-    BroadcastError, ChainClient, ChainError, FeeChoice, Lookup, NetworkInfo, Prepared, SignPayload,
-    SignatureOutput, SignedTx, TokenInfo, TxIntent,
+    BroadcastError, ChainClient, ChainError, FeeCaps, FeeChoice, Lookup, NetworkInfo, Prepared,
+    SignPayload, SignatureOutput, SignedTx, TokenInfo, TxIntent,
 };
 
 const SIGNATURE: &str =
     "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW";
 
-fn info() -> NetworkInfo {
+pub(crate) fn info() -> NetworkInfo {
     NetworkInfo {
         name: "solana-devnet".into(),
         chain: Chain::Solana,
@@ -32,6 +32,11 @@ fn info() -> NetworkInfo {
         native_decimals: 9,
         tokens: vec![],
         confirmations: 1,
+        fee_caps: FeeCaps {
+            max_fee_per_gas_wei: None,
+            max_fee_base_units: 10_000_000,
+            max_speed_ups: 5,
+        },
     }
 }
 
@@ -45,15 +50,15 @@ fn client_with_timeout(urls: &[&str], timeout: Duration) -> SolanaClient {
     SolanaClient::new(info(), rpc).unwrap()
 }
 
-fn client(urls: &[&str]) -> SolanaClient {
+pub(crate) fn client(urls: &[&str]) -> SolanaClient {
     client_with_timeout(urls, Duration::from_millis(300))
 }
 
-fn key() -> ed25519_dalek::SigningKey {
+pub(crate) fn key() -> ed25519_dalek::SigningKey {
     ed25519_dalek::SigningKey::from_bytes(&[7; 32])
 }
 
-fn pubkey_of(key: &ed25519_dalek::SigningKey) -> Pubkey {
+pub(crate) fn pubkey_of(key: &ed25519_dalek::SigningKey) -> Pubkey {
     Pubkey::new_from_array(key.verifying_key().to_bytes())
 }
 
@@ -61,7 +66,7 @@ fn blockhash() -> Hash {
     Hash::new_from_array([9; 32])
 }
 
-fn transfer(from: &Pubkey, to: &Pubkey, lamports: u128) -> TxIntent {
+pub(crate) fn transfer(from: &Pubkey, to: &Pubkey, lamports: u128) -> TxIntent {
     TxIntent {
         from: from.to_string(),
         to: to.to_string(),
@@ -71,7 +76,7 @@ fn transfer(from: &Pubkey, to: &Pubkey, lamports: u128) -> TxIntent {
     }
 }
 
-async fn blockhash_node() -> Node {
+pub(crate) async fn blockhash_node() -> Node {
     Node::start(|method, _| match method {
         "getLatestBlockhash" => Reply::Result(json!({
             "context": {"slot": 300},
