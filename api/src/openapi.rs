@@ -3,7 +3,8 @@
 
 use crate::problem::{Problem, ProblemFieldError};
 use crate::routes::{
-    api_keys, events, health, metrics, networks, operator, policies, signatures, tenants, transactions, wallets,
+    api_keys, events, health, metrics, networks, operator, policies, signatures, tenants,
+    transactions, wallets,
 };
 use crate::state::AppState;
 use crate::wire::*;

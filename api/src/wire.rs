@@ -235,7 +235,8 @@ impl From<waas_wallets::TransactionRequest> for SignatureResponse {
             Some(text) if text.len() == 132 => (
                 text.get(2..66).map(|h| format!("0x{h}")),
                 text.get(66..130).map(|h| format!("0x{h}")),
-                text.get(130..132).and_then(|h| u8::from_str_radix(h, 16).ok()),
+                text.get(130..132)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok()),
             ),
             _ => (None, None, None),
         };

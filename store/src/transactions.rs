@@ -14,8 +14,9 @@ use waas_core::ports::{AccountNonces, Page, PageRequest, RepositoryError};
 use waas_core::{TenantId, TransactionId, WalletId};
 use waas_policy::Decimal;
 use waas_wallets::{
-    Approval, Change, Decide, Execution, NonceBook, NonceTransition, RecentSpend, Refusal, RequestKind, StateOf,
-    TransactionRepository, TransactionRequest, TransactionState, Transition, decision_events,
+    Approval, Change, Decide, Execution, NonceBook, NonceTransition, RecentSpend, Refusal,
+    RequestKind, StateOf, TransactionRepository, TransactionRequest, TransactionState, Transition,
+    decision_events,
 };
 
 fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryError> {

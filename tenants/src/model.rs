@@ -104,7 +104,8 @@ impl Principal {
         match self {
             Principal::Operator => false,
             Principal::ApiKey { scopes, .. } => {
-                scopes.contains(&scope) || (scope != Scope::SignRaw && scopes.contains(&Scope::Admin))
+                scopes.contains(&scope)
+                    || (scope != Scope::SignRaw && scopes.contains(&Scope::Admin))
             }
         }
     }

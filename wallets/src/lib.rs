@@ -19,10 +19,9 @@ pub use policies::{
 };
 pub use service::{WalletService, WalletsError};
 pub use signatures::{SignInput, SignatureRequest, SignatureResult};
-pub use waas_policy::SignatureKind;
 pub use transactions::{
     Approval, Change, Decide, NewTransaction, NonceTransition, RecentSpend, Refusal, RequestKind,
-    StateOf,
-    TransactionRepository, TransactionRequest, TransactionService, TransactionState, Transition,
-    decision_events, event_kind,
+    StateOf, TransactionRepository, TransactionRequest, TransactionService, TransactionState,
+    Transition, decision_events, event_kind,
 };
+pub use waas_policy::SignatureKind;

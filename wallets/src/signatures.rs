@@ -100,9 +100,9 @@ impl SignatureRequest {
     pub fn payload(&self, chain: Chain) -> Result<SignPayload, WalletsError> {
         Ok(match (chain, self.kind) {
             (Chain::Evm, SignatureKind::Hash) => SignPayload::Digest(hex32(self.hash.as_ref())?),
-            (Chain::Evm, SignatureKind::Message) => SignPayload::PersonalMessage(
-                self.message.clone().unwrap_or_default().into_bytes(),
-            ),
+            (Chain::Evm, SignatureKind::Message) => {
+                SignPayload::PersonalMessage(self.message.clone().unwrap_or_default().into_bytes())
+            }
             (Chain::Evm, SignatureKind::TypedData) => SignPayload::TypedData {
                 domain_separator: hex32(self.domain_separator.as_ref())?,
                 struct_hash: hex32(self.struct_hash.as_ref())?,
@@ -288,7 +288,8 @@ impl TransactionService {
                 }
                 .ecdsa_digest()
                 .ok_or_else(|| WalletsError::Bug("typed data has no digest".into()))?;
-                request.domain_separator = Some(format!("0x{}", hex::encode(hashes.domain_separator)));
+                request.domain_separator =
+                    Some(format!("0x{}", hex::encode(hashes.domain_separator)));
                 request.struct_hash = Some(format!("0x{}", hex::encode(hashes.struct_hash)));
                 request.typed_data = Some(document);
                 digest
@@ -310,10 +311,17 @@ impl TransactionService {
     ) -> Result<TransactionRequest, WalletsError> {
         let wallet = self.wallets().get_wallet(tenant, wallet_id).await?;
         let now = self.now();
-        let Checked { request, facts } =
-            self.check_signature(&wallet, input, requested_by, now)?;
+        let Checked { request, facts } = self.check_signature(&wallet, input, requested_by, now)?;
         let asked = (facts.to.clone(), facts.asset.clone(), facts.amount);
-        self.record_decided(&wallet, facts, asked, None, Some(request), requested_by, now)
-            .await
+        self.record_decided(
+            &wallet,
+            facts,
+            asked,
+            None,
+            Some(request),
+            requested_by,
+            now,
+        )
+        .await
     }
 }

@@ -187,19 +187,20 @@ pub fn event_kind(request: &TransactionRequest, what: &str) -> &'static str {
         ("updated", "transaction.updated", "signature.updated"),
     ];
     let signature = request.signature.is_some();
-    KINDS
-        .iter()
-        .find(|(name, _, _)| *name == what)
-        .map_or(
+    KINDS.iter().find(|(name, _, _)| *name == what).map_or(
+        if signature {
+            "signature.updated"
+        } else {
+            "transaction.updated"
+        },
+        |(_, transaction, signature_kind)| {
             if signature {
-                "signature.updated"
+                signature_kind
             } else {
-                "transaction.updated"
-            },
-            |(_, transaction, signature_kind)| {
-                if signature { signature_kind } else { transaction }
-            },
-        )
+                transaction
+            }
+        },
+    )
 }
 
 /// One approver's verdict on a request.
@@ -914,10 +915,57 @@ impl TransactionService {
             facts.contract = Some(token.address.to_ascii_lowercase());
             facts.selector = Some(waas_policy::facts::TRANSFER);
         }
+        facts.fee_native = self
+            .worst_case_fee(&wallet.address, &facts.network, &to, &asset, amount, &data)
+            .await;
         // The request keeps what the client asked for (a call's contract and value).
         let asked = (to, asset, amount);
         self.record_decided(&wallet, facts, asked, data, None, requested_by, now)
             .await
+    }
+
+    /// The most the transaction can pay in fees, in native units: the network's estimate
+    /// (gas limit × capped max fee per gas), or its `max_fee` cap when it cannot estimate
+    /// now. Counted in the request's USD value.
+    async fn worst_case_fee(
+        &self,
+        from: &str,
+        network: &str,
+        to: &str,
+        asset: &str,
+        amount: Decimal,
+        data: &Option<Vec<u8>>,
+    ) -> Decimal {
+        let Some(client) = self.networks.get(network) else {
+            return Decimal::ZERO;
+        };
+        let info = client.network().clone();
+        let base = info
+            .decimals_of(asset)
+            .and_then(|decimals| base_units(amount, decimals));
+        let intent = base.map(|amount| waas_core::ports::TxIntent {
+            from: from.to_string(),
+            to: to.to_string(),
+            asset: asset.to_string(),
+            amount,
+            data: data.clone(),
+        });
+        let worst = match intent {
+            Some(intent) => match client.estimate_fee(&intent).await {
+                Ok(estimate) => estimate.worst_case,
+                Err(error) => {
+                    tracing::debug!(%error, network, "no fee estimate; counting the network's fee cap");
+                    info.fee_caps.worst_case_bound()
+                }
+            },
+            None => info.fee_caps.worst_case_bound(),
+        };
+        i128::try_from(worst)
+            .ok()
+            .and_then(|worst| {
+                Decimal::try_from_i128_with_scale(worst, u32::from(info.native_decimals)).ok()
+            })
+            .unwrap_or(Decimal::MAX)
     }
 
     /// Stores a new request (a transaction, or a signature when `signature` is set) with

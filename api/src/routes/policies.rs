@@ -267,7 +267,10 @@ pub async fn simulate(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let info = state.networks.get(tx.network.trim()).map(|c| c.network().clone());
+    let info = state
+        .networks
+        .get(tx.network.trim())
+        .map(|c| c.network().clone());
     let native_asset = info.as_ref().map_or_else(
         || match chain {
             Chain::Evm => "ETH".to_string(),

@@ -84,7 +84,11 @@ pub async fn create_signature(
         TransactionState::Rejected => {
             let (rule, reason) = match &settled.decision.outcome {
                 waas_policy::Outcome::Deny { reason } => (
-                    settled.decision.matched_rule.as_ref().map(|m| m.name.clone()),
+                    settled
+                        .decision
+                        .matched_rule
+                        .as_ref()
+                        .map(|m| m.name.clone()),
                     reason.clone(),
                 ),
                 waas_policy::Outcome::Allow { .. } => (None, String::new()),
@@ -127,7 +131,11 @@ pub async fn list_signatures(
         .list(tenant, RequestKind::Signature, &params.page_request()?)
         .await?;
     Ok(Json(SignatureList {
-        data: page.items.into_iter().map(SignatureResponse::from).collect(),
+        data: page
+            .items
+            .into_iter()
+            .map(SignatureResponse::from)
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -228,7 +236,13 @@ pub async fn cancel(
     let is_admin = caller.0.has_scope(Scope::Admin);
     let cancelled = state
         .transactions
-        .cancel(tenant, RequestKind::Signature, id, &caller.actor(), is_admin)
+        .cancel(
+            tenant,
+            RequestKind::Signature,
+            id,
+            &caller.actor(),
+            is_admin,
+        )
         .await?;
     Ok(Json(cancelled.into()))
 }

@@ -118,7 +118,13 @@ pub async fn cancel(
     }
     let cancelled = state
         .transactions
-        .cancel(tenant, RequestKind::Transaction, id, &caller.actor(), is_admin)
+        .cancel(
+            tenant,
+            RequestKind::Transaction,
+            id,
+            &caller.actor(),
+            is_admin,
+        )
         .await?;
     Ok(Json(cancelled.into()))
 }

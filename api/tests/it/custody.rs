@@ -2,7 +2,7 @@
 //! an HSM (SoftHSM2), a KMS outage answered with 503 and recovered without a restart, and
 //! the production guard against local key files.
 
-use crate::helpers::{ALL_SCOPES, Pool, TestApp, settings, spawn_with, unique_dir};
+use crate::helpers::{Pool, SIGNING_SCOPES, TestApp, settings, spawn_with, unique_dir};
 use crate::support::{Moto, Proxy};
 use ed25519_dalek::Verifier;
 use serde_json::json;
@@ -100,7 +100,7 @@ async fn a_kms_outage_is_a_503_with_retry_after_and_heals_by_itself() {
     // No data-key cache: every signature needs KMS (the cached case is tested below).
     let app = kms_app("kms", proxy.port, key_ids, 0).await;
     let data_dir = app.data_dir.clone();
-    let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (_tenant, key) = app.signing_tenant().await;
 
     let (path, public_key) = solana_wallet(&app, &key, "kms").await;
     let signed = app
@@ -173,7 +173,7 @@ async fn cached_data_keys_keep_signing_through_a_short_kms_outage() {
     let proxy = Proxy::start(moto.port).await;
     let key_ids = kms_keys(moto.port, 3).await;
     let app = kms_app("kms-cached", proxy.port, key_ids, 300).await;
-    let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (_tenant, key) = app.signing_tenant().await;
     let (path, public_key) = solana_wallet(&app, &key, "cached").await;
     for message in ["warm", "hit"] {
         let signed = app
@@ -219,7 +219,7 @@ async fn hsm_parties_create_and_sign() {
     settings.signer.key_protection = "pkcs11".into();
     settings.signer.pkcs11 = Some(pkcs11_settings("api-test"));
     let app = spawn_with(settings, Pool::Cold).await;
-    let (_tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (_tenant, key) = app.signing_tenant().await;
     let (path, public_key) = solana_wallet(&app, &key, "hsm").await;
     let signed = app
         .post(&path, &key, json!({"kind": "message", "message": "hsm"}))
@@ -282,13 +282,15 @@ async fn tenants_choose_their_tier_and_shares_open_only_through_it() {
             .post(
                 &format!("/v1/tenants/{id}/api-keys"),
                 crate::helpers::OPERATOR_TOKEN,
-                json!({"name": "k", "scopes": ALL_SCOPES}),
+                json!({"name": "k", "scopes": SIGNING_SCOPES}),
             )
             .await
             .body["secret"]
             .as_str()
             .unwrap()
             .to_string();
+        crate::helpers::publish_policy(&app, &key, crate::helpers::allow_signatures_document())
+            .await;
         let wallet = app
             .post("/v1/wallets", &key, json!({"chain": "solana", "name": "w"}))
             .await;

@@ -8,7 +8,7 @@ use serde_json::json;
 async fn every_kind_of_bad_request_is_a_problem() {
     let app = spawn_app(Backend::Sqlite, Pool::Cold).await;
     let (_tenant, key) = app
-        .tenant_with_key(&["wallets:read", "wallets:write", "sign"])
+        .tenant_with_key(&["wallets:read", "wallets:write", "sign", "sign:raw"])
         .await;
 
     // Not JSON at all.

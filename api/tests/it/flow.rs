@@ -2,7 +2,7 @@
 //! FROST Ed25519 DKGs) → signatures verified by independent libraries → audit chain →
 //! nothing secret in plaintext at rest.
 
-use crate::helpers::{ALL_SCOPES, Backend, Pool, TestApp, spawn_app};
+use crate::helpers::{Backend, Pool, TestApp, spawn_app};
 use ed25519_dalek::Verifier;
 use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
 use serde_json::{Value, json};
@@ -66,7 +66,7 @@ async fn sign(app: &TestApp, key: &str, wallet_id: &str, body: Value) -> Value {
 }
 
 async fn run_full_flow(app: TestApp) {
-    let (tenant_id, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (tenant_id, key) = app.signing_tenant().await;
 
     // EVM: CGGMP DKG, checksummed address, public key consistent with the address.
     let wallet = app
@@ -183,10 +183,11 @@ async fn run_full_flow(app: TestApp) {
     .await
     .assert_problem(422, "validation_failed");
 
-    // Once a presignature is ready, signing consumes it (one online round) and still verifies.
+    // Once a presignature is ready, a raw hash still never uses it (a chosen digest signed
+    // from a presignature allows forgeries): it is signed interactively.
     wait_for_presignature(&app, &tenant_id, &evm_id).await;
     let before = app.coordinator.presignatures_ready(&tenant_id, &evm_id);
-    let digest: [u8; 32] = Keccak256::digest(b"presigned").into();
+    let digest: [u8; 32] = Keccak256::digest(b"raw").into();
     let signed = sign(
         &app,
         &key,
@@ -196,6 +197,26 @@ async fn run_full_flow(app: TestApp) {
     .await;
     assert_eq!(
         recover_address(&digest, signed["signature"].as_str().unwrap()),
+        address.to_lowercase()
+    );
+    assert_eq!(
+        app.coordinator.presignatures_ready(&tenant_id, &evm_id),
+        before,
+        "a raw hash consumed a presignature"
+    );
+    // A message the nodes hash themselves consumes one (one online round) and verifies.
+    let signed = sign(
+        &app,
+        &key,
+        &evm_id,
+        json!({"kind": "message", "message": "presigned"}),
+    )
+    .await;
+    assert_eq!(
+        recover_address(
+            &waas_wallets::personal_sign_digest(b"presigned"),
+            signed["signature"].as_str().unwrap()
+        ),
         address.to_lowercase()
     );
     assert!(
@@ -296,22 +317,28 @@ async fn verify_event_chain(app: &TestApp, key: &str) {
         }
     }
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "tenant.created",
-            "api_key.created",
-            "wallet.created",
-            // hash, personal message, typed data, presigned hash
-            "signature.created",
-            "signature.created",
-            "signature.created",
-            "signature.created",
-            "wallet.created",
-            "signature.created",
-            "signature.created",
-        ]
-    );
+    // Each signature is a request decided by policy, then signed.
+    let signature = [
+        "signature.requested",
+        "signature.approved",
+        "signature.signed",
+    ];
+    let mut expected = vec![
+        "tenant.created",
+        "api_key.created",
+        "policy.draft_saved",
+        "policy.published",
+        "wallet.created",
+    ];
+    // hash, personal message, typed data, raw hash with a presignature ready, presigned message
+    for _ in 0..5 {
+        expected.extend(signature);
+    }
+    expected.push("wallet.created");
+    for _ in 0..2 {
+        expected.extend(signature);
+    }
+    assert_eq!(kinds, expected);
     let mut prev = "0".repeat(64);
     for (index, event) in events.iter().enumerate() {
         assert_eq!(event["sequence"].as_i64().unwrap(), index as i64 + 1);
@@ -480,7 +507,7 @@ async fn a_presignature_is_used_at_most_once() {
         SessionKind, SessionStart,
     };
     let app = spawn_app(Backend::Sqlite, Pool::Warm).await;
-    let (tenant_id, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (tenant_id, key) = app.signing_tenant().await;
     let wallet = app
         .post("/v1/wallets", &key, json!({"chain": "evm", "name": "w"}))
         .await;
@@ -547,8 +574,8 @@ async fn a_presignature_is_used_at_most_once() {
                 tenant: tenant_id.clone(),
                 key_id: wallet_id.clone(),
                 presignature_id: presignature_id.clone(),
-                digest: [1u8; 32],
-                preimage: None,
+                digest: waas_wallets::personal_sign_digest(b"reuse"),
+                preimage: Some(waas_signer::Preimage::PersonalMessage(b"reuse".to_vec())),
             },
             expires_at: secure::now_unix() + 60,
             quorum: None,
@@ -577,12 +604,12 @@ async fn a_presignature_is_used_at_most_once() {
 
     // The coordinator may pick that presignature next: the party refuses, and the API still
     // returns a valid signature through interactive signing.
-    let digest: [u8; 32] = Keccak256::digest(b"after reuse attempt").into();
+    let digest = waas_wallets::personal_sign_digest(b"after reuse attempt");
     let signed = sign(
         &app,
         &key,
         &wallet_id,
-        json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+        json!({"kind": "message", "message": "after reuse attempt"}),
     )
     .await;
     assert_eq!(

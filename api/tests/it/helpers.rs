@@ -284,6 +284,14 @@ impl TestApp {
         wallet.body
     }
 
+    /// A tenant whose key holds every scope (`sign:raw` too) under a published policy that
+    /// allows every signature; returns (tenant id, secret).
+    pub async fn signing_tenant(&self) -> (String, String) {
+        let (tenant, key) = self.tenant_with_key(SIGNING_SCOPES).await;
+        publish_policy(self, &key, allow_signatures_document()).await;
+        (tenant, key)
+    }
+
     /// Creates a tenant and an API key with `scopes`; returns (tenant id, secret).
     pub async fn tenant_with_key(&self, scopes: &[&str]) -> (String, String) {
         let tenant = self
@@ -320,6 +328,22 @@ pub async fn event_kinds(app: &TestApp, key: &str) -> Vec<String> {
 }
 
 pub const ALL_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "admin"];
+
+/// Every scope, `sign:raw` included (it is never implied by `admin`).
+pub const SIGNING_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "sign:raw", "admin"];
+
+/// A policy that allows every signature kind (raw hashes included) with 2 nodes, and every
+/// transfer by default.
+pub fn allow_signatures_document() -> Value {
+    json!({
+        "default_action": {"type": "allow", "signing_quorum": 2},
+        "rules": [{
+            "name": "signatures",
+            "conditions": [{"type": "signature_kind", "in": ["message", "typed_data", "hash"]}],
+            "action": {"type": "allow", "signing_quorum": 2}
+        }],
+    })
+}
 
 /// Every event of the tenant, oldest first, following the cursor.
 pub async fn all_events(app: &TestApp, key: &str) -> Vec<Value> {

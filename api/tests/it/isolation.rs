@@ -1,14 +1,14 @@
 //! A tenant never sees, uses or learns of another tenant's objects: 404, never 403.
 
-use crate::helpers::{ALL_SCOPES, Backend, OPERATOR_TOKEN, Pool, spawn_app};
+use crate::helpers::{Backend, OPERATOR_TOKEN, Pool, spawn_app};
 use reqwest::Method;
 use serde_json::json;
 
 #[tokio::test]
 async fn tenants_cannot_reach_each_others_objects() {
     let app = spawn_app(Backend::Postgres, Pool::Cold).await;
-    let (tenant_a, key_a) = app.tenant_with_key(ALL_SCOPES).await;
-    let (_tenant_b, key_b) = app.tenant_with_key(ALL_SCOPES).await;
+    let (tenant_a, key_a) = app.signing_tenant().await;
+    let (_tenant_b, key_b) = app.signing_tenant().await;
 
     let wallet = app
         .post(

@@ -18,6 +18,7 @@ mod operator;
 mod policies;
 mod rotation;
 mod settings;
+mod signatures;
 mod solana;
 #[allow(dead_code)]
 #[path = "../../../custody/tests/it/support.rs"]

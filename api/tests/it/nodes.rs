@@ -210,7 +210,7 @@ async fn separate_signer_processes_sign_and_survive_a_dead_node() {
     }
     let _ = &cluster.root;
 
-    let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (_, key) = app.signing_tenant().await;
     let evm = app
         .post(
             "/v1/wallets",
@@ -392,7 +392,7 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
     let mut cluster = Cluster::start([&crash, &[], &[]]).await;
     let api_dir = cluster.api_dir.clone();
     let app = spawn_with(cluster.api_settings(&api_dir), Pool::Warm).await;
-    let (tenant_id, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (tenant_id, key) = app.signing_tenant().await;
     let wallet = app
         .post(
             "/v1/wallets",

@@ -1,7 +1,7 @@
 //! Key-encryption-key rotation: online under signing load, resumable, and afterwards no
 //! record is wrapped under the old KEK version.
 
-use crate::helpers::{ALL_SCOPES, Backend, OPERATOR_TOKEN, Pool, TestApp, spawn_app};
+use crate::helpers::{Backend, OPERATOR_TOKEN, Pool, TestApp, spawn_app};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ async fn kek_ids(app: &TestApp) -> HashMap<(u16, String, String), String> {
 #[tokio::test]
 async fn rotation_under_load_rewraps_everything_and_signing_never_stops() {
     let app = Arc::new(spawn_app(Backend::Sqlite, Pool::Warm).await);
-    let (tenant, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let (tenant, key) = app.signing_tenant().await;
     let evm = app
         .post("/v1/wallets", &key, json!({"chain": "evm", "name": "e"}))
         .await;
