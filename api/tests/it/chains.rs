@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 /// ERC-20 `transfer(to, amount)` call data.
-fn transfer_data(to: &str, amount: u128) -> String {
+pub(crate) fn transfer_data(to: &str, amount: u128) -> String {
     format!(
         "0xa9059cbb{:0>64}{:064x}",
         to.trim_start_matches("0x").to_ascii_lowercase(),
@@ -18,7 +18,7 @@ fn transfer_data(to: &str, amount: u128) -> String {
 }
 
 /// Deploys the minimal ERC-20 fixture with `supply` to the dev account; returns its address.
-async fn deploy_token(anvil: &Anvil, supply: u128) -> String {
+pub(crate) async fn deploy_token(anvil: &Anvil, supply: u128) -> String {
     let bytecode = include_str!("../fixtures/MinimalToken.bin").trim();
     let receipt = anvil
         .send_from_dev(json!({"data": format!("0x{bytecode}{supply:064x}")}))
@@ -79,7 +79,7 @@ pub async fn all_event_kinds(app: &TestApp, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn anvil_network(anvil: &Anvil, token: &str) -> waas_chains::NetworkConfig {
+pub(crate) fn anvil_network(anvil: &Anvil, token: &str) -> waas_chains::NetworkConfig {
     // The fixture's one URL is dead (the discard port): every call must fail over to the
     // node behind it.
     let mut network = unreachable_network("anvil", waas_core::Chain::Evm, Some(CHAIN_ID));

@@ -16,6 +16,7 @@ mod nodes;
 mod openapi;
 mod operator;
 mod policies;
+mod policy_chain;
 mod rotation;
 mod settings;
 mod signatures;
