@@ -312,16 +312,14 @@ impl TransactionService {
         let wallet = self.wallets().get_wallet(tenant, wallet_id).await?;
         let now = self.now();
         let Checked { request, facts } = self.check_signature(&wallet, input, requested_by, now)?;
-        let asked = (facts.to.clone(), facts.asset.clone(), facts.amount);
-        self.record_decided(
-            &wallet,
-            facts,
-            asked,
-            None,
-            Some(request),
-            requested_by,
-            now,
-        )
-        .await
+        let asked = crate::transactions::Asked {
+            to: facts.to.clone(),
+            asset: facts.asset.clone(),
+            amount: facts.amount,
+            data: None,
+            signature: Some(request),
+        };
+        self.record_decided(&wallet, facts, asked, requested_by, now)
+            .await
     }
 }

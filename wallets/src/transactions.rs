@@ -391,6 +391,17 @@ pub struct NewTransaction {
     pub data: Option<String>,
 }
 
+/// What a new request stores as asked (the policy decides on its facts).
+pub(crate) struct Asked {
+    /// The destination as given (for a contract call: the contract).
+    pub to: String,
+    pub asset: String,
+    pub amount: Decimal,
+    pub data: Option<Vec<u8>>,
+    /// Set for a signature request.
+    pub signature: Option<crate::signatures::SignatureRequest>,
+}
+
 /// Transaction-request use cases.
 pub struct TransactionService {
     /// How long a request may wait for its approvals.
@@ -919,8 +930,14 @@ impl TransactionService {
             .worst_case_fee(&wallet.address, &facts.network, &to, &asset, amount, &data)
             .await;
         // The request keeps what the client asked for (a call's contract and value).
-        let asked = (to, asset, amount);
-        self.record_decided(&wallet, facts, asked, data, None, requested_by, now)
+        let asked = Asked {
+            to,
+            asset,
+            amount,
+            data,
+            signature: None,
+        };
+        self.record_decided(&wallet, facts, asked, requested_by, now)
             .await
     }
 
@@ -975,12 +992,17 @@ impl TransactionService {
         &self,
         wallet: &crate::model::Wallet,
         facts: Transaction,
-        (to, asset, amount): (String, String, Decimal),
-        data: Option<Vec<u8>>,
-        signature: Option<crate::signatures::SignatureRequest>,
+        asked: Asked,
         requested_by: &str,
         now: DateTime<Utc>,
     ) -> Result<TransactionRequest, WalletsError> {
+        let Asked {
+            to,
+            asset,
+            amount,
+            data,
+            signature,
+        } = asked;
         let tenant = wallet.tenant_id;
         let wallet_id = wallet.id;
         let active = self.policies.active(tenant).await?;
