@@ -1,6 +1,8 @@
 //! End-to-end latency of the foundation slice through HTTP on loopback, with the in-process
-//! pool of 3 parties (t = 2): EVM wallet creation, ECDSA signing from a presignature and
-//! interactively, Solana (FROST) wallet creation and signing. Prints min / median / p95 / max.
+//! pool of 3 parties (t = 2), every signature decided by policy: EVM wallet creation, an
+//! EIP-191 message and EIP-712 typed data from presignatures, a raw hash (always
+//! interactive), interactive ECDSA with presignatures off, Solana (FROST) wallet creation and
+//! signing. Prints min / median / p95 / max.
 //!
 //! Run: `cargo bench -p waas-api --bench latency` (release build). The pool is seeded with the
 //! test prime fixture and builds its aux info first (about a minute).
@@ -14,6 +16,25 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const SAMPLES: usize = 15;
+
+/// The EIP-712 specification's example document, with a varying message.
+fn mail(i: usize) -> serde_json::Value {
+    json!({
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
+            "Mail": [{"name": "from", "type": "Person"}, {"name": "to", "type": "Person"},
+                     {"name": "contents", "type": "string"}]
+        },
+        "primaryType": "Mail",
+        "domain": {"name": "Ether Mail", "version": "1", "chainId": 1,
+                   "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
+        "message": {"from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
+                    "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
+                    "contents": format!("Hello, Bob! #{i}")}
+    })
+}
 
 #[tokio::main]
 async fn main() {
@@ -37,20 +58,57 @@ async fn main() {
     }
     report("POST /v1/wallets evm (CGGMP DKG)", create_evm);
 
-    let mut presigned = Vec::new();
+    // A message and typed data the nodes hash themselves: signed from a presignature.
+    let path = format!("/v1/wallets/{evm_wallet}/signatures");
+    let mut presigned_message = Vec::new();
     for i in 0..SAMPLES {
         while app.coordinator.presignatures_ready(&tenant_id, &evm_wallet) == 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        presigned_message.push(
+            app.post(
+                &path,
+                &key,
+                json!({"kind": "message", "message": format!("login {i}")}),
+            )
+            .await
+            .0,
+        );
+    }
+    report(
+        "sign message (EIP-191), ECDSA from presignature",
+        presigned_message,
+    );
+    let mut presigned_typed = Vec::new();
+    for i in 0..SAMPLES {
+        while app.coordinator.presignatures_ready(&tenant_id, &evm_wallet) == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        presigned_typed.push(
+            app.post(
+                &path,
+                &key,
+                json!({"kind": "typed_data", "typed_data": mail(i)}),
+            )
+            .await
+            .0,
+        );
+    }
+    report(
+        "sign typed data (EIP-712), ECDSA from presignature",
+        presigned_typed,
+    );
+    // A raw hash is never signed from a presignature: always interactive.
+    let mut raw = Vec::new();
+    for i in 0..5 {
         let hash = format!("0x{:064x}", i + 1);
-        let path = format!("/v1/wallets/{evm_wallet}/signatures");
-        presigned.push(
+        raw.push(
             app.post(&path, &key, json!({"kind": "hash", "hash": hash}))
                 .await
                 .0,
         );
     }
-    report("sign hash, ECDSA from presignature", presigned);
+    report("sign raw hash, ECDSA interactive (never presigned)", raw);
 
     let mut create_sol = Vec::new();
     let mut sol_wallet = String::new();
@@ -93,13 +151,19 @@ async fn main() {
     let path = format!("/v1/wallets/{}/signatures", wallet["id"].as_str().unwrap());
     let mut interactive = Vec::new();
     for i in 0..5 {
-        let hash = format!("0x{:064x}", i + 100);
         interactive.push(
-            app.post(&path, &key, json!({"kind": "hash", "hash": hash}))
-                .await
-                .0,
+            app.post(
+                &path,
+                &key,
+                json!({"kind": "message", "message": format!("interactive {i}")}),
+            )
+            .await
+            .0,
         );
     }
-    report("sign hash, ECDSA interactive", interactive);
+    report(
+        "sign message, ECDSA interactive (presignatures off)",
+        interactive,
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

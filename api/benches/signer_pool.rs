@@ -122,12 +122,13 @@ async fn wallets(app: &Running, key: &str, chain: &str) -> (Vec<String>, Vec<Dur
     (ids, times)
 }
 
-async fn sign_hash(app: &Running, key: &str, wallet: &str, i: usize) -> Duration {
-    let hash = format!("0x{:064x}", i + 1);
+/// An EIP-191 message on an EVM wallet: the nodes hash it, so a presignature may sign it
+/// (a raw hash never is).
+async fn sign_evm(app: &Running, key: &str, wallet: &str, i: usize) -> Duration {
     app.post(
         &format!("/v1/wallets/{wallet}/signatures"),
         key,
-        json!({"kind": "hash", "hash": hash}),
+        json!({"kind": "message", "message": format!("evm {i}")}),
     )
     .await
     .0
@@ -224,9 +225,9 @@ async fn main() {
     let mut presigned = Vec::new();
     for i in 0..target {
         let wallet = &evm[i % WALLETS];
-        presigned.push(sign_hash(&app, &key, wallet, i).await);
+        presigned.push(sign_evm(&app, &key, wallet, i).await);
     }
-    report("sign hash, ECDSA from a presignature", presigned);
+    report("sign EIP-191 message, ECDSA from a presignature", presigned);
     println!(
         "  (presignature hits {}, misses {})",
         PoolMetrics::get(&metrics.presignature_hits),
@@ -299,9 +300,9 @@ async fn main() {
         .to_string();
     let mut interactive = Vec::new();
     for i in 0..15 {
-        interactive.push(sign_hash(&app, &key, &wallet, 100 + i).await);
+        interactive.push(sign_evm(&app, &key, &wallet, 100 + i).await);
     }
-    report("sign hash, ECDSA interactive", interactive);
+    report("sign EIP-191 message, ECDSA interactive", interactive);
     let wallet = app
         .post("/v1/wallets", &key, json!({"chain": "solana", "name": "s"}))
         .await

@@ -30,7 +30,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// A new tenant and an admin API key: (tenant id, secret).
+    /// A new tenant, an admin API key (with `sign:raw`) and a published policy that allows
+    /// every signature: (tenant id, secret).
     pub async fn tenant_with_key(&self) -> (String, String) {
         let tenant = self
             .post("/v1/tenants", TOKEN, json!({"name": "bench"}))
@@ -41,13 +42,31 @@ impl Running {
             .post(
                 &format!("/v1/tenants/{tenant_id}/api-keys"),
                 TOKEN,
-                json!({"name": "bench", "scopes": ["admin"]}),
+                json!({"name": "bench", "scopes": ["admin", "sign:raw"]}),
             )
             .await
             .1["secret"]
             .as_str()
             .unwrap()
             .to_string();
+        // Every signature is decided by policy: allow every kind (raw hashes by name) and
+        // every transfer, with 2 nodes.
+        let draft = self
+            .client
+            .put(format!("{}/v1/policies/draft", self.base))
+            .bearer_auth(&key)
+            .json(&json!({
+                "default_action": {"type": "allow", "signing_quorum": 2},
+                "rules": [{"name": "signatures",
+                           "conditions": [{"type": "signature_kind", "in": ["message", "typed_data", "hash"]}],
+                           "action": {"type": "allow", "signing_quorum": 2}}]
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(draft.status().is_success(), "{}", draft.status());
+        self.post("/v1/policies/draft/publish", &key, json!(null))
+            .await;
         (tenant_id, key)
     }
 
