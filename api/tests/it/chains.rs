@@ -98,7 +98,12 @@ async fn evm_transfers_reach_confirmed_on_anvil() {
     let anvil = Anvil::start().await;
     let token = deploy_token(&anvil, 1_000_000 * ETH).await;
 
-    let app = spawn_on_networks(Pool::Warm, vec![anvil_network(&anvil, &token)], |_| {}).await;
+    // A token needs a price: a transfer the platform cannot value passes only a rule that
+    // names its contract or method.
+    let app = spawn_on_networks(Pool::Warm, vec![anvil_network(&anvil, &token)], |s| {
+        s.prices.insert("TKN".into(), "1".into());
+    })
+    .await;
     let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
     publish_allow_all(&app, &key).await;
 

@@ -342,20 +342,16 @@ async fn presignature_with(
         if next.1.contains(&party) {
             return next;
         }
-        let digest: [u8; 32] = Keccak256::digest(b"spend").into();
+        // Spend it on a message (a raw hash never uses a presignature).
         let reply = app
-            .post(
-                &path,
-                key,
-                json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
-            )
+            .post(&path, key, json!({"kind": "message", "message": "spend"}))
             .await;
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
     panic!("no presignature with party {party} after six refills");
 }
 
-/// Signs the Keccak-256 of `text` through `path` and checks the signature recovers to
+/// Signs `text` as an EIP-191 message through `path` and checks the signature recovers to
 /// `address`; returns the digest.
 async fn sign_and_check(
     app: &TestApp,
@@ -364,12 +360,13 @@ async fn sign_and_check(
     text: &[u8],
     address: &str,
 ) -> [u8; 32] {
-    let digest: [u8; 32] = Keccak256::digest(text).into();
+    // A message the nodes hash themselves, so a presignature may sign it.
+    let digest = waas_wallets::personal_sign_digest(text);
     let reply = app
         .post(
             path,
             key,
-            json!({"kind": "hash", "hash": format!("0x{}", hex::encode(digest))}),
+            json!({"kind": "message", "message": std::str::from_utf8(text).unwrap()}),
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
@@ -440,7 +437,9 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
             key_id: wallet_id.clone(),
             presignature_id: presignature_id.clone(),
             digest,
-            preimage: None,
+            preimage: Some(waas_signer::Preimage::PersonalMessage(
+                b"the crash payment".to_vec(),
+            )),
         },
         expires_at: secure::now_unix() + 60,
         quorum: None,

@@ -163,7 +163,8 @@ async fn policies_are_drafted_validated_published_and_simulated() {
         over.body["explanation"][0],
         "rule 1 \"denylist\" did not match: destination 0x1111111111111111111111111111111111111111 is not in [0xbad0000000000000000000000000000000000bad]"
     );
-    // No price for this asset: USD rules cannot be evaluated, so it is denied.
+    // No price for this token: it cannot be valued, so no value rule and no rule that does
+    // not name its contract or method allows it.
     let unpriced = simulate(
         &app,
         &key,
@@ -173,10 +174,11 @@ async fn policies_are_drafted_validated_published_and_simulated() {
     .await;
     assert_eq!(unpriced.body["outcome"], "deny");
     assert!(
-        unpriced.body["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no USD price for DOGE")
+        unpriced.body["explanation"]
+            .to_string()
+            .contains("no USD price for DOGE"),
+        "{}",
+        unpriced.body
     );
     // Bad simulation input is a 422 with pointers.
     let reply = simulate(

@@ -207,7 +207,9 @@ async fn the_example_policy_signs_by_value_on_a_seven_node_pool() {
     let small = app.post(&path, &requester, transfer(&small_to, "50")).await;
     assert_eq!(small.status, 201, "{}", small.body);
     assert_eq!(small.body["state"], "approved", "{}", small.body);
-    assert_eq!(small.body["policy"]["value_usd"], "5000");
+    // The amount plus the worst-case fee (5000 lamports at the test price).
+    assert_eq!(small.body["policy"]["value_usd"], "5000.0005");
+    assert_eq!(small.body["policy"]["fee_native"], "0.000005");
     let small = confirmed(&app, &requester, small.body["id"].as_str().unwrap()).await;
     check(&small, 2, "small");
     assert!(small["approvals"].as_array().unwrap().is_empty());

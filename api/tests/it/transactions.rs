@@ -55,7 +55,9 @@ async fn requests_are_decided_by_the_active_policy() {
     assert_eq!(small.status, 201, "{}", small.body);
     assert_eq!(small.body["state"], "approved");
     assert_eq!(small.body["policy"]["signing_quorum"], 2);
-    assert_eq!(small.body["policy"]["value_usd"], "4500");
+    // The amount plus the worst-case fee: 5000 lamports at $150 per SOL.
+    assert_eq!(small.body["policy"]["value_usd"], "4500.00075");
+    assert_eq!(small.body["policy"]["fee_usd"], "0.00075");
     assert_eq!(small.body["policy"]["version"], 1);
     assert_eq!(small.body["asset"], "SOL");
     let medium = app.post(&path, &key, sol("300", TREASURY)).await; // $45,000
