@@ -285,9 +285,11 @@ impl Executor {
         Ok(count)
     }
 
-    /// Drives a request now and returns it once it has left `approved` (signed, failed...),
-    /// or as it stands when a signing attempt failed (it is retried in the background) or
-    /// `wait` has passed. For signature requests, whose signing the caller waits for.
+    /// Signs an approved signature request now, for a caller that waits for the signature,
+    /// and returns it `signed`. When the pool fails, the request ends `failed` (nothing
+    /// signs it later behind the caller's back) and the pool's error is returned, so the
+    /// caller can tell an outage (`503`) from a protocol failure. When another worker holds
+    /// the request, waits up to `wait` for its result and returns the request as it stands.
     pub async fn settle(
         &self,
         tenant: TenantId,
@@ -296,20 +298,54 @@ impl Executor {
     ) -> Result<TransactionRequest, WalletsError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            self.drive(tenant, id).await?;
+            let now = self.clock.now();
+            if self.repository.claim(id, now, now + self.lease).await? {
+                let result = self.settle_claimed(tenant, id).await;
+                if let Err(error) = self.repository.unclaim(id).await {
+                    tracing::warn!(%id, %error, "could not release the lease of a signature request");
+                }
+                result?;
+            }
             let request = self
                 .repository
                 .get(tenant, id)
                 .await?
                 .ok_or(WalletsError::NotFound)?;
             if request.state != TransactionState::Approved
-                || request.execution.signing_failures > 0
                 || tokio::time::Instant::now() >= deadline
             {
                 return Ok(request);
             }
             // Another worker holds it: wait for its result.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn settle_claimed(
+        &self,
+        tenant: TenantId,
+        id: TransactionId,
+    ) -> Result<(), WalletsError> {
+        let request = self
+            .repository
+            .get(tenant, id)
+            .await?
+            .ok_or(WalletsError::NotFound)?;
+        if request.state != TransactionState::Approved || request.signature.is_none() {
+            return Ok(());
+        }
+        match self.make_signature(&request).await {
+            Ok(result) => {
+                self.store_signature(&request, result).await?;
+                Ok(())
+            }
+            Err(error) => {
+                let reason = error
+                    .public_detail()
+                    .unwrap_or_else(|| "signing failed".into());
+                self.fail(&request, &reason, false).await?;
+                Err(error)
+            }
         }
     }
 
@@ -437,25 +473,8 @@ impl Executor {
     /// A signature request, `approved → signed`: the pool signs what it asks under the
     /// decision's quorum; the signature is stored with the request.
     async fn sign_signature(&self, request: &TransactionRequest) -> Result<Step, WalletsError> {
-        let Some(what) = &request.signature else {
-            return Ok(Step::Stop);
-        };
-        let wallet = self
-            .wallets
-            .get_wallet(request.tenant_id, request.wallet_id)
-            .await?;
-        let payload = what.payload(wallet.chain)?;
-        let _slot = self
-            .signing_slots
-            .acquire()
-            .await
-            .map_err(|_| WalletsError::Bug("signing slots closed".into()))?;
-        let signed = match self
-            .wallets
-            .sign_payload(&wallet, payload, Self::quorum(request))
-            .await
-        {
-            Ok(signed) => signed,
+        match self.make_signature(request).await {
+            Ok(result) => self.store_signature(request, result).await,
             Err(error) => {
                 let failures = request.execution.signing_failures + 1;
                 if failures >= MAX_SIGNING_FAILURES {
@@ -477,15 +496,53 @@ impl Executor {
                     Change::keep(current.state).with_execution(execution)
                 })
                 .await?;
-                return Ok(Step::Stop);
+                Ok(Step::Stop)
             }
-        };
+        }
+    }
+
+    /// Has the pool sign what a signature request asks, under the decision's quorum.
+    async fn make_signature(
+        &self,
+        request: &TransactionRequest,
+    ) -> Result<crate::signatures::SignatureResult, WalletsError> {
+        let what = request
+            .signature
+            .as_ref()
+            .ok_or_else(|| WalletsError::Bug("not a signature request".into()))?;
+        let wallet = self
+            .wallets
+            .get_wallet(request.tenant_id, request.wallet_id)
+            .await?;
+        let payload = what.payload(wallet.chain)?;
+        let _slot = self
+            .signing_slots
+            .acquire()
+            .await
+            .map_err(|_| WalletsError::Bug("signing slots closed".into()))?;
+        let signed = self
+            .wallets
+            .sign_payload(&wallet, payload, Self::quorum(request))
+            .await?;
         let bytes = what.finish(&wallet, &signed)?;
-        let result = crate::signatures::SignatureResult {
+        Ok(crate::signatures::SignatureResult {
             signature: format!("0x{}", hex::encode(bytes)),
             signers: signed.signers,
             signed_at: self.clock.now(),
-        };
+        })
+    }
+
+    /// `approved → signed`, with the signature kept in the execution record.
+    async fn store_signature(
+        &self,
+        request: &TransactionRequest,
+        result: crate::signatures::SignatureResult,
+    ) -> Result<Step, WalletsError> {
+        let digest = request
+            .signature
+            .as_ref()
+            .map(|s| s.digest.clone())
+            .unwrap_or_default();
         self.apply(request, |current| {
             let mut execution = current.execution.clone();
             execution.signature = Some(result.clone());
@@ -496,7 +553,7 @@ impl Executor {
                     current,
                     "signature.signed",
                     serde_json::json!({
-                        "digest": what.digest,
+                        "digest": digest,
                         "signers": result.signers,
                         "signing_quorum": Self::quorum(current).map(|q| q.signing_quorum),
                     }),
