@@ -183,6 +183,45 @@ enum Step {
     Stop,
 }
 
+/// Runs one drive of request `id`; a panic inside it is logged and becomes an error, so
+/// the executor (and the other requests of its sweep) go on and the request is retried.
+async fn contain_panics(
+    id: TransactionId,
+    drive: impl Future<Output = Result<(), WalletsError>>,
+) -> Result<(), WalletsError> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(drive).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            tracing::error!(%id, panic = %message, "a step of the executor panicked; the request stays where it was and is retried");
+            Err(WalletsError::Bug(format!(
+                "a step of the executor panicked: {message}"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_step_becomes_an_error_and_the_next_one_runs() {
+        let id = TransactionId::new();
+        let panicked = contain_panics(id, async { panic!("checked sum overflowed") }).await;
+        assert!(
+            matches!(&panicked, Err(WalletsError::Bug(m)) if m.contains("checked sum overflowed")),
+            "{panicked:?}"
+        );
+        assert!(contain_panics(id, async { Ok(()) }).await.is_ok());
+    }
+}
+
 /// What looking up a request's attempts found.
 struct Found {
     included: Option<(Attempt, Lookup)>,
@@ -264,7 +303,7 @@ impl Executor {
         if !self.repository.claim(id, now, now + self.lease).await? {
             return Ok(());
         }
-        let result = self.run(tenant, id).await;
+        let result = contain_panics(id, self.run(tenant, id)).await;
         if let Err(error) = self.repository.unclaim(id).await {
             tracing::warn!(%id, %error, "could not release the lease of a transaction request");
         }

@@ -353,6 +353,8 @@ async fn a_raw_hash_rule_signs_with_three_of_three_nodes() {
         json!({
             "default_action": {"type": "deny", "reason": "no"},
             "rules": [{"name": "raw hashes", "conditions": [{"type": "signature_kind", "in": ["hash"]}],
+                       "action": {"type": "allow", "signing_quorum": 3}},
+                      {"name": "messages", "conditions": [{"type": "signature_kind", "in": ["message"]}],
                        "action": {"type": "allow", "signing_quorum": 3}}]
         }),
     )
@@ -377,4 +379,20 @@ async fn a_raw_hash_rule_signs_with_three_of_three_nodes() {
     let listed = signature_requests(&app, &key).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["signature"], signed.body["signature"]);
+    // FROST on the same pool: a message under the 3-node rule is signed by all three.
+    let solana = app.create_wallet(&key, "solana", "s").await;
+    let signed = app
+        .post(
+            &format!("/v1/wallets/{}/signatures", solana["id"].as_str().unwrap()),
+            &key,
+            json!({"kind": "message", "message": "three of three"}),
+        )
+        .await;
+    assert_eq!(signed.status, 201, "{}", signed.body);
+    assert_eq!(signed.body["signers"], json!([0, 1, 2]));
+    crate::custody::verify_ed25519(
+        solana["public_key"].as_str().unwrap(),
+        b"three of three",
+        signed.body["signature"].as_str().unwrap(),
+    );
 }
