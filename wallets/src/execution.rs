@@ -206,22 +206,6 @@ async fn contain_panics(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panicking_step_becomes_an_error_and_the_next_one_runs() {
-        let id = TransactionId::new();
-        let panicked = contain_panics(id, async { panic!("checked sum overflowed") }).await;
-        assert!(
-            matches!(&panicked, Err(WalletsError::Bug(m)) if m.contains("checked sum overflowed")),
-            "{panicked:?}"
-        );
-        assert!(contain_panics(id, async { Ok(()) }).await.is_ok());
-    }
-}
-
 /// What looking up a request's attempts found.
 struct Found {
     included: Option<(Attempt, Lookup)>,
@@ -1268,5 +1252,21 @@ impl Executor {
             .get(tenant, id)
             .await?
             .ok_or(WalletsError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_step_becomes_an_error_and_the_next_one_runs() {
+        let id = TransactionId::new();
+        let panicked = contain_panics(id, async { panic!("checked sum overflowed") }).await;
+        assert!(
+            matches!(&panicked, Err(WalletsError::Bug(m)) if m.contains("checked sum overflowed")),
+            "{panicked:?}"
+        );
+        assert!(contain_panics(id, async { Ok(()) }).await.is_ok());
     }
 }
