@@ -125,7 +125,7 @@ pub struct Execution {
     pub signing_failures: u32,
     /// A signature request's signature, once made.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<crate::signatures::SignatureResult>,
+    pub signature: Option<crate::signature_model::SignatureResult>,
 }
 
 /// Signing is retried this many times before the request fails.
@@ -528,7 +528,7 @@ impl Executor {
     async fn make_signature(
         &self,
         request: &TransactionRequest,
-    ) -> Result<crate::signatures::SignatureResult, WalletsError> {
+    ) -> Result<crate::signature_model::SignatureResult, WalletsError> {
         let what = request
             .signature
             .as_ref()
@@ -548,7 +548,7 @@ impl Executor {
             .sign_payload(&wallet, payload, Self::quorum(request))
             .await?;
         let bytes = what.finish(&wallet, &signed)?;
-        Ok(crate::signatures::SignatureResult {
+        Ok(crate::signature_model::SignatureResult {
             signature: format!("0x{}", hex::encode(bytes)),
             signers: signed.signers,
             signed_at: self.clock.now(),
@@ -559,7 +559,7 @@ impl Executor {
     async fn store_signature(
         &self,
         request: &TransactionRequest,
-        result: crate::signatures::SignatureResult,
+        result: crate::signature_model::SignatureResult,
     ) -> Result<Step, WalletsError> {
         let digest = request
             .signature

@@ -7,6 +7,7 @@ mod execution;
 mod model;
 mod policies;
 mod service;
+mod signature_model;
 mod signatures;
 mod transactions;
 
@@ -18,7 +19,7 @@ pub use policies::{
     SimulationTarget, StaticPriceOracle,
 };
 pub use service::{WalletService, WalletsError};
-pub use signatures::{SignInput, SignatureRequest, SignatureResult};
+pub use signature_model::{SignInput, SignatureRequest, SignatureResult};
 pub use transactions::{
     Approval, Change, Decide, NewTransaction, NonceTransition, RecentSpend, Refusal, RequestKind,
     StateOf, TransactionRepository, TransactionRequest, TransactionService, TransactionState,

@@ -136,7 +136,7 @@ pub struct TransactionRequest {
     /// request, the signature once made.
     pub execution: Execution,
     /// Set for a signature request: what to sign. `None`: a transaction request.
-    pub signature: Option<crate::signatures::SignatureRequest>,
+    pub signature: Option<crate::signature_model::SignatureRequest>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -399,7 +399,7 @@ pub(crate) struct Asked {
     pub amount: Decimal,
     pub data: Option<Vec<u8>>,
     /// Set for a signature request.
-    pub signature: Option<crate::signatures::SignatureRequest>,
+    pub signature: Option<crate::signature_model::SignatureRequest>,
 }
 
 /// Transaction-request use cases.
