@@ -142,6 +142,19 @@ impl Transaction {
         assets
     }
 
+    /// Takes what decoded call data or a recognised approval moves as this request's
+    /// asset, amount, destination, contract and method.
+    pub fn apply_moves(&mut self, moves: crate::facts::Moves) {
+        self.asset = moves.asset;
+        self.amount = moves.amount;
+        self.to = moves.destination;
+        self.contract = moves.contract;
+        self.selector = moves.selector;
+        self.also_moves = moves.also_moves;
+        self.unvalued = moves.unvalued;
+        self.unlimited_allowance = moves.unlimited_allowance;
+    }
+
     fn signature_kind(&self) -> Option<SignatureKind> {
         match &self.operation {
             Operation::Transfer => None,

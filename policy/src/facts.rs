@@ -21,6 +21,21 @@ pub struct KnownToken {
     pub decimals: u8,
 }
 
+impl KnownToken {
+    /// The tokens configured for `network`.
+    pub fn of_network(network: &waas_core::ports::NetworkInfo) -> Vec<Self> {
+        network
+            .tokens
+            .iter()
+            .map(|t| KnownToken {
+                symbol: t.symbol.clone(),
+                address: t.address.clone(),
+                decimals: t.decimals,
+            })
+            .collect()
+    }
+}
+
 /// What a call or a signed approval moves, as the policy sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Moves {

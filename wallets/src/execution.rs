@@ -498,30 +498,39 @@ impl Executor {
     async fn sign_signature(&self, request: &TransactionRequest) -> Result<Step, WalletsError> {
         match self.make_signature(request).await {
             Ok(result) => self.store_signature(request, result).await,
-            Err(error) => {
-                let failures = request.execution.signing_failures + 1;
-                if failures >= MAX_SIGNING_FAILURES {
-                    return self
-                        .fail(
-                            request,
-                            &format!("signing failed {failures} times: {error}"),
-                            false,
-                        )
-                        .await;
-                }
-                let detail = error
-                    .public_detail()
-                    .unwrap_or_else(|| "signing failed".into());
-                self.apply(request, |current| {
-                    let mut execution = current.execution.clone();
-                    execution.signing_failures = failures;
-                    execution.last_error = Some(detail.clone());
-                    Change::keep(current.state).with_execution(execution)
-                })
-                .await?;
-                Ok(Step::Stop)
-            }
+            Err(error) => self.signing_failed(request, &error, false).await,
         }
+    }
+
+    /// A signing attempt failed: counted and noted (the request stays and is retried), or,
+    /// at the `MAX_SIGNING_FAILURES`th, the request fails (`release` gives its nonce back).
+    async fn signing_failed(
+        &self,
+        request: &TransactionRequest,
+        error: &WalletsError,
+        release: bool,
+    ) -> Result<Step, WalletsError> {
+        let failures = request.execution.signing_failures + 1;
+        if failures >= MAX_SIGNING_FAILURES {
+            return self
+                .fail(
+                    request,
+                    &format!("signing failed {failures} times: {error}"),
+                    release,
+                )
+                .await;
+        }
+        let detail = error
+            .public_detail()
+            .unwrap_or_else(|| "signing failed".into());
+        self.apply(request, |current| {
+            let mut execution = current.execution.clone();
+            execution.signing_failures = failures;
+            execution.last_error = Some(detail.clone());
+            Change::keep(current.state).with_execution(execution)
+        })
+        .await?;
+        Ok(Step::Stop)
     }
 
     /// Has the pool sign what a signature request asks, under the decision's quorum.
@@ -687,29 +696,7 @@ impl Executor {
             .await
         {
             Ok(output) => output,
-            Err(error) => {
-                let failures = request.execution.signing_failures + 1;
-                if failures >= MAX_SIGNING_FAILURES {
-                    return self
-                        .fail(
-                            request,
-                            &format!("signing failed {failures} times: {error}"),
-                            true,
-                        )
-                        .await;
-                }
-                let detail = error
-                    .public_detail()
-                    .unwrap_or_else(|| "signing failed".into());
-                self.apply(request, |current| {
-                    let mut execution = current.execution.clone();
-                    execution.signing_failures = failures;
-                    execution.last_error = Some(detail.clone());
-                    Change::keep(current.state).with_execution(execution)
-                })
-                .await?;
-                return Ok(Step::Stop);
-            }
+            Err(error) => return self.signing_failed(request, &error, true).await,
         };
         let signed = match client.assemble(&prepared, &wallet.address, &output.output) {
             Ok(signed) => signed,

@@ -17,7 +17,7 @@ use waas_core::chain::Chain;
 use waas_core::error::FieldError;
 use waas_core::ports::SignPayload;
 use waas_core::{TenantId, WalletId};
-use waas_policy::facts::{KnownToken, Moves, typed_data_approval, typed_data_facts};
+use waas_policy::facts::{KnownToken, typed_data_approval, typed_data_facts};
 use waas_policy::{Decimal, Operation, Transaction};
 
 fn parse_hash(text: &str) -> Result<[u8; 32], FieldError> {
@@ -50,14 +50,7 @@ impl TransactionService {
                 (
                     info.name.clone(),
                     info.native_asset.clone(),
-                    info.tokens
-                        .iter()
-                        .map(|t| KnownToken {
-                            symbol: t.symbol.clone(),
-                            address: t.address.clone(),
-                            decimals: t.decimals,
-                        })
-                        .collect(),
+                    KnownToken::of_network(info),
                 )
             })
         })
@@ -151,22 +144,9 @@ impl TransactionService {
                 facts.native_asset = native_asset.clone();
                 facts.asset = native_asset;
                 match approval {
-                    Some(Moves {
-                        asset,
-                        amount,
-                        destination,
-                        also_moves,
-                        unvalued,
-                        unlimited_allowance,
-                        ..
-                    }) => {
-                        facts.asset = asset;
-                        facts.amount = amount;
-                        facts.to = destination;
-                        facts.also_moves = also_moves;
-                        facts.unvalued = unvalued;
-                        facts.unlimited_allowance = unlimited_allowance;
-                    }
+                    // A token approval moves no contract call of ours: contract and
+                    // method stay unset.
+                    Some(moves) => facts.apply_moves(moves),
                     None => {
                         facts.unvalued = Some(format!(
                             "typed data {} is not a token approval the platform can value",

@@ -790,19 +790,10 @@ impl TransactionService {
                 spent.insert(*window, *assumed);
             }
         }
-        let main = facts.asset.to_ascii_uppercase();
+        let (price_usd, other_prices) = self.prices_for(facts);
         let context = Context {
-            price_usd: self.oracle.price_usd(&facts.network, &facts.asset),
-            other_prices: facts
-                .priced_assets()
-                .into_iter()
-                .filter(|asset| *asset != main)
-                .filter_map(|asset| {
-                    self.oracle
-                        .price_usd(&facts.network, &asset)
-                        .map(|price| (asset, price))
-                })
-                .collect(),
+            price_usd,
+            other_prices,
             spent,
         };
         Ok(crate::policies::Simulation {
@@ -874,18 +865,9 @@ impl TransactionService {
         let native_asset = info
             .as_ref()
             .map_or_else(|| asset.clone(), |i| i.native_asset.clone());
-        let tokens: Vec<KnownToken> = info
+        let tokens = info
             .as_ref()
-            .map(|i| {
-                i.tokens
-                    .iter()
-                    .map(|t| KnownToken {
-                        symbol: t.symbol.clone(),
-                        address: t.address.clone(),
-                        decimals: t.decimals,
-                    })
-                    .collect()
-            })
+            .map(KnownToken::of_network)
             .unwrap_or_default();
         let to = input.to.trim().to_string();
         let mut facts = Transaction {
@@ -910,14 +892,7 @@ impl TransactionService {
             let moves = evm_call(&to, data, amount, &native_asset, &tokens).map_err(|reason| {
                 WalletsError::Validation(vec![FieldError::new("/data", reason)])
             })?;
-            facts.asset = moves.asset;
-            facts.amount = moves.amount;
-            facts.to = moves.destination;
-            facts.contract = moves.contract;
-            facts.selector = moves.selector;
-            facts.also_moves = moves.also_moves;
-            facts.unvalued = moves.unvalued;
-            facts.unlimited_allowance = moves.unlimited_allowance;
+            facts.apply_moves(moves);
         } else if asset != native_asset
             && let Some(token) = tokens.iter().find(|t| t.symbol == asset)
         {
@@ -985,6 +960,23 @@ impl TransactionService {
             .unwrap_or(Decimal::MAX)
     }
 
+    /// The oracle's prices for `facts`: its main asset's, and every other asset its USD
+    /// value needs (`Transaction::priced_assets`).
+    fn prices_for(&self, facts: &Transaction) -> (Option<Decimal>, BTreeMap<String, Decimal>) {
+        let main = facts.asset.to_ascii_uppercase();
+        let others = facts
+            .priced_assets()
+            .into_iter()
+            .filter(|asset| *asset != main)
+            .filter_map(|asset| {
+                self.oracle
+                    .price_usd(&facts.network, &asset)
+                    .map(|price| (asset, price))
+            })
+            .collect();
+        (self.oracle.price_usd(&facts.network, &facts.asset), others)
+    }
+
     /// Stores a new request (a transaction, or a signature when `signature` is set) with
     /// the active policy's decision on `facts`, in one database transaction with the
     /// tenant's counted spending.
@@ -1007,18 +999,7 @@ impl TransactionService {
         let wallet_id = wallet.id;
         let active = self.policies.active(tenant).await?;
         let policy = self.policies.compile_active(&active)?;
-        let price_usd = self.oracle.price_usd(&facts.network, &facts.asset);
-        let main = facts.asset.to_ascii_uppercase();
-        let other_prices: BTreeMap<String, Decimal> = facts
-            .priced_assets()
-            .into_iter()
-            .filter(|asset| *asset != main)
-            .filter_map(|asset| {
-                self.oracle
-                    .price_usd(&facts.network, &asset)
-                    .map(|price| (asset, price))
-            })
-            .collect();
+        let (price_usd, other_prices) = self.prices_for(&facts);
         let since = since_longest(&policy, now);
         let request = TransactionRequest {
             id: TransactionId::new(),

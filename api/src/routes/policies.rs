@@ -305,31 +305,13 @@ pub async fn simulate(
         .as_ref()
         .and_then(|d| hex::decode(d.trim_start_matches("0x")).ok())
     {
-        let tokens: Vec<waas_policy::facts::KnownToken> = info
+        let tokens = info
             .as_ref()
-            .map(|i| {
-                i.tokens
-                    .iter()
-                    .map(|t| waas_policy::facts::KnownToken {
-                        symbol: t.symbol.clone(),
-                        address: t.address.clone(),
-                        decimals: t.decimals,
-                    })
-                    .collect()
-            })
+            .map(waas_policy::facts::KnownToken::of_network)
             .unwrap_or_default();
         let contract = tx.contract.clone().unwrap_or_else(|| tx.to.clone());
         match waas_policy::facts::evm_call(&contract, &data, amount, &native_asset, &tokens) {
-            Ok(moves) => {
-                transaction.asset = moves.asset;
-                transaction.amount = moves.amount;
-                transaction.to = moves.destination;
-                transaction.contract = moves.contract;
-                transaction.selector = moves.selector;
-                transaction.also_moves = moves.also_moves;
-                transaction.unvalued = moves.unvalued;
-                transaction.unlimited_allowance = moves.unlimited_allowance;
-            }
+            Ok(moves) => transaction.apply_moves(moves),
             Err(reason) => errors.push(FieldError::new("/transaction/data", reason)),
         }
     }

@@ -332,6 +332,22 @@ pub const ALL_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "admi
 /// Every scope, `sign:raw` included (it is never implied by `admin`).
 pub const SIGNING_SCOPES: &[&str] = &["wallets:read", "wallets:write", "sign", "sign:raw", "admin"];
 
+/// The example tier policy on a 3-node pool, with no rule for signatures: under $10k two
+/// nodes; under $100k three nodes and one approval; above, three nodes and two approvals.
+pub fn example_tier_policy() -> Value {
+    json!({
+        "default_action": {"type": "deny", "reason": "no rule allows this"},
+        "rules": [
+            {"name": "small", "conditions": [{"type": "value_usd", "lt": "10000"}],
+             "action": {"type": "allow", "signing_quorum": 2}},
+            {"name": "medium", "conditions": [{"type": "value_usd", "lt": "100000"}],
+             "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 1}},
+            {"name": "large", "conditions": [],
+             "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 2}}
+        ]
+    })
+}
+
 /// A policy that allows every signature kind (raw hashes included) with 2 nodes, and every
 /// transfer by default.
 pub fn allow_signatures_document() -> Value {

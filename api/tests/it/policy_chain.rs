@@ -10,22 +10,6 @@ use crate::helpers::*;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Under $10k two nodes; under $100k three nodes and one approval; above, three nodes and
-/// two approvals (the pool has three nodes).
-fn example_policy() -> Value {
-    json!({
-        "default_action": {"type": "deny", "reason": "no rule allows this"},
-        "rules": [
-            {"name": "small", "conditions": [{"type": "value_usd", "lt": "10000"}],
-             "action": {"type": "allow", "signing_quorum": 2}},
-            {"name": "medium", "conditions": [{"type": "value_usd", "lt": "100000"}],
-             "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 1}},
-            {"name": "large", "conditions": [],
-             "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 2}}
-        ]
-    })
-}
-
 fn signers_of(request: &Value) -> Vec<u64> {
     let attempts = request["chain_execution"]["attempts"].as_array().unwrap();
     let mut signers: Vec<u64> = attempts[0]["signers"]
@@ -90,7 +74,7 @@ async fn the_example_policy_governs_tokens_calls_and_quorums_on_anvil() {
         .as_str()
         .unwrap()
         .to_string();
-    publish_policy(&app, &key, example_policy()).await;
+    publish_policy(&app, &key, example_tier_policy()).await;
     let wallet = app.create_wallet(&key, "evm", "treasury").await;
     let address = wallet["address"].as_str().unwrap().to_string();
     let path = format!(

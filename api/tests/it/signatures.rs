@@ -35,21 +35,6 @@ fn permit(owner: &str, value: &str) -> Value {
     })
 }
 
-/// The example tier policy (no rule for signatures), on a 3-node pool.
-fn example_policy() -> Value {
-    json!({
-        "default_action": {"type": "deny", "reason": "no rule allows this"},
-        "rules": [
-            {"name": "small", "conditions": [{"type": "value_usd", "lt": "10000"}],
-             "action": {"type": "allow", "signing_quorum": 2}},
-            {"name": "medium", "conditions": [{"type": "value_usd", "lt": "100000"}],
-             "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 1}},
-            {"name": "large", "conditions": [],
-             "action": {"type": "allow", "signing_quorum": 3, "approval_quorum": 2}}
-        ]
-    })
-}
-
 async fn app_with_usdc() -> TestApp {
     let mut ethereum =
         crate::fixture::unreachable_network("ethereum", waas_core::Chain::Evm, Some(1));
@@ -113,7 +98,7 @@ async fn without_a_rule_for_them_no_signature_is_given() {
     let app = app_with_usdc().await;
     let (_, key) = app.tenant_with_key(SIGNING_SCOPES).await;
     let plain_signer = key_with(&app, &key, &["sign", "wallets:read"]).await;
-    publish_policy(&app, &key, example_policy()).await;
+    publish_policy(&app, &key, example_tier_policy()).await;
     let wallet = app.create_wallet(&key, "evm", "w").await;
     let address = wallet["address"].as_str().unwrap();
     let path = format!("/v1/wallets/{}/signatures", wallet["id"].as_str().unwrap());
