@@ -1,10 +1,13 @@
-//! The `waas` binary: `waas serve` (the default) runs the platform; `waas primes generate`
-//! pregenerates Paillier primes for the signer parties on a spare machine.
+//! The `waas` binary: `waas serve` (the default) runs the platform; `waas signer` runs one
+//! signer node; `waas identity` prints a key; `waas keys rotate` rotates KEKs;
+//! `waas primes generate` pregenerates Paillier primes on a spare machine, one owner-only
+//! file per party.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use waas_api::{Application, Settings};
+use waas_signer::PartyPrimesFile;
 
 #[derive(Parser)]
 #[command(
@@ -71,12 +74,21 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum PrimesCommand {
-    /// Generate one prime set per party (minutes of CPU) into a file for `signer.primes_file`.
+    /// Generate Paillier primes on a spare machine (minutes of CPU per party, in parallel):
+    /// one file per party, DIR/party-<n>.json for node.index n-1, created with mode 0600.
+    /// Copy each file to its own node only (`signer.primes_file`); the node imports it
+    /// sealed and deletes it.
     Generate {
+        /// The pool size: one file for every party index 0..parties.
         #[arg(long, default_value_t = 3)]
         parties: u16,
+        /// Only the file of this party index (0-based, the node's `node.index`).
         #[arg(long)]
-        out: PathBuf,
+        index: Option<u16>,
+        /// Where to write the files (created with mode 0700 when missing); existing files
+        /// are never overwritten.
+        #[arg(long)]
+        out_dir: PathBuf,
     },
 }
 
@@ -141,18 +153,75 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Primes {
-            command: PrimesCommand::Generate { parties, out },
-        } => {
-            eprintln!("generating {parties} prime sets; this takes minutes");
-            let file =
-                tokio::task::spawn_blocking(move || waas_signer::generate_primes_file(parties))
-                    .await?;
-            let text = serde_json::to_string(&file)?;
-            std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {}", out.display());
-            Ok(())
-        }
+            command:
+                PrimesCommand::Generate {
+                    parties,
+                    index,
+                    out_dir,
+                },
+        } => generate_primes(parties, index, &out_dir).await,
     }
+}
+
+/// `waas primes generate`: one owner-only file per party.
+async fn generate_primes(parties: u16, index: Option<u16>, out_dir: &Path) -> anyhow::Result<()> {
+    let indexes: Vec<u16> = match index {
+        Some(index) => {
+            anyhow::ensure!(
+                index < parties,
+                "--index {index} is outside a pool of --parties {parties}"
+            );
+            vec![index]
+        }
+        None => (0..parties).collect(),
+    };
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(out_dir)
+            .with_context(|| format!("creating {}", out_dir.display()))?;
+    }
+    // Refuse before minutes of work, not after.
+    for &index in &indexes {
+        let path = PartyPrimesFile::path_in(out_dir, index);
+        anyhow::ensure!(
+            !path.exists(),
+            "{} already exists; it is never overwritten (move it away first)",
+            path.display()
+        );
+    }
+    eprintln!(
+        "generating {} prime sets in parallel; this takes minutes",
+        indexes.len()
+    );
+    let tasks: Vec<_> = indexes
+        .iter()
+        .map(|&index| tokio::task::spawn_blocking(move || primes_for(index)))
+        .collect();
+    for (&index, task) in indexes.iter().zip(tasks) {
+        let file = task.await??;
+        let path = PartyPrimesFile::path_in(out_dir, index);
+        file.write_new(&path)?;
+        eprintln!(
+            "wrote {} (mode 0600) for the node with node.index = {index}; copy it to that node only",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Party `index`'s primes: generated, or — in debug builds, for tests only — read from the
+/// committed fixture files in `WAAS_TEST_PRIMES_FROM` (generation takes minutes).
+fn primes_for(index: u16) -> anyhow::Result<PartyPrimesFile> {
+    #[cfg(debug_assertions)]
+    if let Some(dir) = std::env::var_os("WAAS_TEST_PRIMES_FROM") {
+        let path = PartyPrimesFile::path_in(Path::new(&dir), index);
+        let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(PartyPrimesFile::from_json(&text, index, &path)?);
+    }
+    Ok(PartyPrimesFile::generate(index))
 }
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {

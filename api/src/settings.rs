@@ -12,11 +12,22 @@ pub struct Settings {
     pub listen: String,
     /// Where embedded data lives: SQLite database, party stores and key files (`WAAS_DATA_DIR`).
     pub data_dir: PathBuf,
-    /// `development` or `production` (`WAAS_MODE`). Production refuses unsafe defaults.
+    /// `development` or `production` (`WAAS_MODE`). Production refuses in-process parties,
+    /// local key files, weak operator or metrics tokens and an open `/metrics`
+    /// (`crate::production`).
     pub mode: String,
     /// The operator credential (`WAAS_OPERATOR_TOKEN`); when unset one is generated on
-    /// first start and printed once.
+    /// first start and printed once. Production refuses one under 128 bits of estimated
+    /// entropy (see `waas_tenants::estimated_entropy_bits`).
     pub operator_token: Option<SecretString>,
+    /// Serve `/metrics` on this separate `host:port` only (`WAAS_METRICS_LISTEN`), not on
+    /// `listen`. Production needs this or `metrics_token`.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
+    /// Require `Authorization: Bearer <metrics_token>` on `/metrics`
+    /// (`WAAS_METRICS_TOKEN`); at least 128 bits of estimated entropy in production.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
     #[serde(default)]
     pub database: DatabaseSettings,
     pub signer: SignerSettings,
@@ -87,8 +98,13 @@ pub struct SignerSettings {
     pub spare_primes: u32,
     /// Whether parties generate primes in the background.
     pub generate_primes: bool,
-    /// A file from `waas primes generate` to seed the parties' prime pools.
+    /// `waas signer` only: this node's own primes file from `waas primes generate`
+    /// (`party-<index+1>.json`, mode 0600) to seed its prime pool. Imported sealed once,
+    /// then deleted. Refused when others can read it or it holds another party's primes.
     pub primes_file: Option<PathBuf>,
+    /// A directory of per-party primes files (`party-<n>.json` for party index `n - 1`),
+    /// for in-process parties: each party imports only its own file, sealed, then deletes it.
+    pub primes_dir: Option<PathBuf>,
     /// ECDSA presignatures kept ready per key (0 disables).
     pub presignatures_per_key: usize,
     /// Share of wall time presignature refills may use (0.05–1); they also pause while

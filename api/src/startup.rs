@@ -1,6 +1,7 @@
 //! The composition root: builds adapters from `Settings`, wires them into use cases, and
 //! serves the router until stopped.
 
+pub use crate::primes::import_primes;
 use crate::problem::finalize_problems;
 use crate::settings::Settings;
 use crate::state::AppState;
@@ -30,7 +31,7 @@ use waas_policy::PoolLimits;
 use waas_signer::net::RemotePartyLink;
 use waas_signer::{
     Coordinator, CoordinatorConfig, CoordinatorTrust, IdentityKey, LocalPartyLink, PartyConfig,
-    PartyLink, PartyNode, PartyTrust, PrimesFile, PublicIdentity,
+    PartyLink, PartyNode, PartyTrust, PublicIdentity,
 };
 use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
 use waas_tenants::TenantService;
@@ -57,6 +58,8 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     router: Router,
+    /// `/metrics` on its own listener (`metrics_listen`), when configured.
+    metrics: Option<(TcpListener, Router)>,
     coordinator: Arc<Coordinator>,
     generated_operator_token: Option<waas_tenants::Secret>,
     background: Background,
@@ -162,8 +165,8 @@ async fn build_local_parties(
 /// first: `local` unless production forbids it, `aws-kms` and `pkcs11` when configured.
 pub fn key_protection_tiers(settings: &Settings) -> anyhow::Result<Vec<String>> {
     let signer = &settings.signer;
-    let local_allowed =
-        settings.mode != "production" || signer.allow_local_key_protection_in_production;
+    let local_allowed = !crate::production::is_production(settings)?
+        || signer.allow_local_key_protection_in_production;
     let mut tiers = Vec::new();
     if local_allowed {
         tiers.push("local".to_string());
@@ -264,30 +267,10 @@ pub(crate) async fn key_protectors(
     Ok(ProtectorSet::new(&signer.key_protection, protectors)?)
 }
 
-/// Seeds the parties' prime pools from `signer.primes_file` (entry `i` for pool index `i`).
-pub async fn import_primes(settings: &Settings, parties: &[Arc<PartyNode>]) -> anyhow::Result<()> {
-    let Some(path) = &settings.signer.primes_file else {
-        return Ok(());
-    };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: PrimesFile =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    for party in parties {
-        let Some(primes) = file.parties.get(usize::from(party.index())) else {
-            continue;
-        };
-        let status = party.status().await;
-        if !status.aux_ready && status.primes_available == 0 {
-            party.import_primes(primes).await?;
-        }
-    }
-    Ok(())
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         crate::telemetry::init(&settings.log.format, &settings.log.level);
+        crate::production::refuse_unsafe_production(&settings)?;
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
         let threshold = Threshold::new(settings.signer.threshold, settings.signer.parties)
@@ -435,7 +418,23 @@ impl Application {
             custody_stats: Arc::new(custody_stats),
             coordinator: coordinator.clone(),
         };
-        let router = app_router(state);
+        let metrics = crate::routes::metrics::router(settings.metrics_token.as_ref());
+        let (router, metrics) = match &settings.metrics_listen {
+            None => (
+                app_router(state, crate::routes::router().merge(metrics)),
+                None,
+            ),
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding metrics_listen {address}"))?;
+                let metrics_router = app_router(state.clone(), metrics);
+                (
+                    app_router(state, crate::routes::router()),
+                    Some((listener, metrics_router)),
+                )
+            }
+        };
         let listener = TcpListener::bind(&settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -444,6 +443,7 @@ impl Application {
             listener,
             port,
             router,
+            metrics,
             coordinator,
             generated_operator_token,
             background,
@@ -452,6 +452,14 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener (`metrics_listen`), if any.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+            .map(|address| address.port())
     }
 
     /// The operator token generated on this (first) start, to be shown once.
@@ -480,18 +488,53 @@ impl Application {
         let Self {
             listener,
             router,
+            metrics,
             background,
             ..
         } = self;
-        axum::serve(listener, router)
-            .with_graceful_shutdown(signal)
-            .await?;
+        // One stop signal for both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let metrics_server = metrics.map(|(listener, router)| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(async move {
+                let until = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                if let Err(error) = axum::serve(listener, router)
+                    .with_graceful_shutdown(until)
+                    .await
+                {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            })
+        });
+        let mut api_stopped = stopped;
+        let serving = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = api_stopped.wait_for(|stop| *stop).await;
+            })
+            .into_future();
+        tokio::pin!(serving);
+        let result = tokio::select! {
+            result = &mut serving => result,
+            () = signal => {
+                let _ = stop.send(true);
+                serving.await
+            }
+        };
+        let _ = stop.send(true);
+        if let Some(task) = metrics_server {
+            let _ = task.await;
+        }
         drop(background);
-        Ok(())
+        result.map_err(Into::into)
     }
 }
 
-fn app_router(state: AppState) -> Router {
+/// `routes` with the not-found fallback and the request-id, tracing, problem and panic
+/// layers: the API's router (`crate::routes::router()`, plus `/metrics` unless it has its
+/// own listener) or the metrics listener's.
+fn app_router(state: AppState, routes: Router<AppState>) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let request_id = request
             .headers()
@@ -500,7 +543,7 @@ fn app_router(state: AppState) -> Router {
             .unwrap_or("-");
         tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path())
     });
-    crate::routes::router()
+    routes
         .fallback(|| async { crate::problem::ApiError::new(waas_core::ErrorCode::RouteNotFound) })
         .with_state(state)
         .layer(

@@ -1,6 +1,7 @@
 //! waas-custody: seals secret records with a fresh AES-256-GCM data key per record and wraps
 //! that data key under a party's key-encryption key through the `KeyProtector` port:
 //! `local` (a key file), `aws-kms` (AWS KMS or an emulator), `pkcs11` (an HSM).
+//! `private_file` creates and checks the owner-only files that hold secrets.
 #![forbid(unsafe_code)]
 #![deny(clippy::indexing_slicing)]
 
@@ -9,6 +10,7 @@ mod caching;
 mod envelope;
 mod local;
 mod pkcs11;
+pub mod private_file;
 mod versions;
 
 pub use aws_kms::{AwsKmsConfig, AwsKmsKeyProtector};

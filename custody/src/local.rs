@@ -1,6 +1,7 @@
 //! `local` key protection: a 256-bit key-encryption key in a file readable only by its owner.
 //! For development and the embedded default; production deployments use a KMS or an HSM.
 
+use crate::private_file::{create_owner_only, ensure_owner_only};
 use crate::versions::KekVersions;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -8,8 +9,6 @@ use async_trait::async_trait;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use waas_core::ports::{CustodyError, KeyContext, KeyProtector, WrappedKey};
 use waas_core::secret::SymmetricKey;
@@ -48,12 +47,7 @@ fn create_key_file(path: &Path) -> Result<(), CustodyError> {
     }
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
+    let written = create_owner_only(path, &bytes);
     bytes.zeroize();
     written.map_err(|e| {
         CustodyError::Unavailable(format!("creating key file {}: {e}", path.display()))
@@ -63,14 +57,7 @@ fn create_key_file(path: &Path) -> Result<(), CustodyError> {
 }
 
 fn read_key_file(path: &Path) -> Result<(String, SymmetricKey), CustodyError> {
-    let metadata = fs::metadata(path)
-        .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
-    if metadata.permissions().mode() & 0o077 != 0 {
-        return Err(CustodyError::Unavailable(format!(
-            "key file {} is readable by group or others; chmod 600 it",
-            path.display()
-        )));
-    }
+    ensure_owner_only(path, "key file").map_err(|e| CustodyError::Unavailable(e.0))?;
     let mut bytes = fs::read(path)
         .map_err(|e| CustodyError::Unavailable(format!("{}: {e}", path.display())))?;
     let Ok(array) = <[u8; 32]>::try_from(bytes.as_slice()) else {
@@ -194,6 +181,7 @@ impl KeyProtector for LocalKeyProtector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn key_file_is_created_owner_only_and_reused() {
@@ -208,7 +196,13 @@ mod tests {
         assert!(!format!("{first:?}").contains(&hex::encode(first.key(None).unwrap().1.expose())));
 
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(LocalKeyProtector::open_or_create(&path).is_err());
+        let refused = LocalKeyProtector::open_or_create(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(&format!("chmod 600 {}", path.display())),
+            "{refused}"
+        );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         fs::write(&path, [1u8; 16]).unwrap();
         assert!(LocalKeyProtector::open_or_create(&path).is_err());

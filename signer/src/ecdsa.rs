@@ -127,29 +127,6 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &SecretBytes) -> Result<T, Sessio
     serde_json::from_slice(bytes.expose()).map_err(|e| fail(format!("decoding stored record: {e}")))
 }
 
-/// A file of pregenerated primes, one entry per party (operators may generate primes on a
-/// faster machine and import them).
-#[derive(Serialize, Deserialize)]
-pub struct PrimesFile {
-    pub parties: Vec<PregeneratedPrimes>,
-}
-
-impl std::fmt::Debug for PrimesFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PrimesFile({} parties, <redacted>)", self.parties.len())
-    }
-}
-
-/// Generates `parties` sets of primes, one thread per set.
-pub fn generate_primes_file(parties: u16) -> PrimesFile {
-    let handles: Vec<_> = (0..parties)
-        .map(|_| std::thread::spawn(|| PregeneratedPrimes::generate(&mut OsRng)))
-        .collect();
-    PrimesFile {
-        parties: handles.into_iter().filter_map(|h| h.join().ok()).collect(),
-    }
-}
-
 /// Generates one set of primes (tens of seconds to minutes) and stores it sealed.
 pub async fn generate_and_store_primes(vault: &Vault) -> Result<(), SignerError> {
     let primes = tokio::task::spawn_blocking(|| PregeneratedPrimes::generate(&mut OsRng))

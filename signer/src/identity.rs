@@ -12,6 +12,7 @@ use rand::RngCore;
 use std::fmt;
 use std::path::Path;
 use waas_core::ports::SignerError;
+use waas_custody::private_file::{create_owner_only, ensure_owner_only};
 use zeroize::Zeroizing;
 
 /// A private identity key. `Debug` shows only the public half.
@@ -35,8 +36,8 @@ impl IdentityKey {
         }
     }
 
-    /// Loads the key file at `path` (64 hex characters), or creates it (mode 0600) when
-    /// missing.
+    /// Loads the key file at `path` (64 hex characters, owner-only), or creates it (mode
+    /// 0600 from the start) when missing.
     pub fn open_or_create(path: &Path) -> Result<Self, IdentityError> {
         if path.exists() {
             return Self::open(path);
@@ -46,12 +47,14 @@ impl IdentityKey {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| IdentityError::io(path, &e))?;
         }
-        write_private(path, encoded.as_bytes()).map_err(|e| IdentityError::io(path, &e))?;
+        create_owner_only(path, encoded.as_bytes()).map_err(|e| IdentityError::io(path, &e))?;
         Ok(key)
     }
 
-    /// Loads an existing key file; a missing or malformed file is an error.
+    /// Loads an existing key file; a missing or malformed file is an error, and so is one
+    /// the group or others can read (the message says `chmod 600 <file>`).
     pub fn open(path: &Path) -> Result<Self, IdentityError> {
+        ensure_owner_only(path, "identity key file").map_err(|e| IdentityError(e.0))?;
         let text =
             Zeroizing::new(std::fs::read_to_string(path).map_err(|e| IdentityError::io(path, &e))?);
         let mut seed = Zeroizing::new([0u8; 32]);
@@ -74,24 +77,6 @@ impl IdentityKey {
     pub fn sign(&self, context: &[u8], message: &[u8]) -> Vec<u8> {
         self.key.sign(&framed(context, message)).to_bytes().to_vec()
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 fn framed(context: &[u8], message: &[u8]) -> Vec<u8> {

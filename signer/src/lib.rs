@@ -9,6 +9,7 @@
 //!   encrypted party-to-party channels.
 //! - `net`: the signer-node server (`waas signer`) and the coordinator's client for it, over
 //!   HTTP/2.
+//! - `primes_file`: one party's pregenerated Paillier primes in an owner-only file.
 //! - `health`: per-party circuit breakers, health scores and adaptive timeouts.
 //! - `coordinator`: implements the `SignerPool` port for API nodes: picks parties, relays
 //!   protocol messages between them, aggregates and verifies results. It never sees a share.
@@ -27,14 +28,18 @@ mod identity;
 pub mod metrics;
 pub mod net;
 mod party;
+mod primes_file;
 pub mod secure;
 mod transport;
 mod vault;
 
 pub use coordinator::{Coordinator, CoordinatorConfig, CoordinatorTrust};
-pub use ecdsa::{ListedPresignature, PrimesFile, generate_primes_file};
+pub use ecdsa::ListedPresignature;
 pub use identity::{IdentityError, IdentityKey, PublicIdentity};
 pub use party::{PartyConfig, PartyNode, PartyTrust, RotationReport};
+pub use primes_file::{
+    PRIMES_FILE_FORMAT, PartyPrimesFile, PrimesFileError, PrimesImport, import_primes_file,
+};
 pub use transport::{
     EventBody, FailureKind, LocalPartyLink, PartyEvent, PartyLink, PartySession, PartyStatus,
     Preimage, Route, SessionKind, SessionStart, SignedEvent, SignedStart, WireMessage,

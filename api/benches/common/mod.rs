@@ -17,6 +17,7 @@ pub mod fixture;
 
 pub fn settings(data_dir: &Path, presignatures_per_key: usize) -> Settings {
     let mut settings = fixture::base_settings(data_dir, TOKEN);
+    settings.signer.primes_dir = Some(fixture::fixture_primes_dir());
     settings.signer.presignatures_per_key = presignatures_per_key;
     settings.signer.refill_time_share = 0.5;
     settings.log.level = "error".into();

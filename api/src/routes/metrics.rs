@@ -1,16 +1,54 @@
-//! `GET /metrics`: Prometheus text exposition of the signer pool and key protection.
+//! `GET /metrics`: Prometheus text exposition of the signer pool and key protection,
+//! optionally behind a bearer token (`metrics_token`, compared in constant time).
 
+use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use secrecy::{ExposeSecret, SecretString};
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use subtle::ConstantTimeEq;
+use waas_core::ErrorCode;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+/// `/metrics`, open to whoever reaches the listener, or only to `Bearer <token>` callers.
+pub fn router(token: Option<&SecretString>) -> Router<AppState> {
+    let router = Router::new().route("/metrics", get(metrics));
+    match token {
+        None => router,
+        Some(token) => {
+            let expected = Arc::new(waas_tenants::hash_secret(token.expose_secret()));
+            router.route_layer(axum::middleware::from_fn(
+                move |request: Request, next: Next| require_token(expected.clone(), request, next),
+            ))
+        }
+    }
+}
+
+/// Lets the request through when its bearer token hashes to `expected`. The SHA-256 digests
+/// are compared in constant time, so neither the token's content nor its length leaks
+/// through timing.
+async fn require_token(expected: Arc<String>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let presented = waas_tenants::hash_secret(presented);
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        next.run(request).await
+    } else {
+        ApiError::new(ErrorCode::Unauthenticated)
+            .detail("/metrics needs Authorization: Bearer <metrics_token>")
+            .into_response()
+    }
 }
 
 /// Prometheus metrics (text format 0.0.4).

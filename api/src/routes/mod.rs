@@ -15,11 +15,11 @@ pub mod wallets;
 use crate::state::AppState;
 use axum::Router;
 
-/// Every `/v1` route plus health and the spec.
+/// Every `/v1` route plus health and the spec. `/metrics` is added by the composition root
+/// (`startup`): on this listener or a separate one, with or without a token.
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(health::router())
-        .merge(metrics::router())
         .merge(operator::router())
         .merge(tenants::router())
         .merge(api_keys::router())

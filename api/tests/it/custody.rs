@@ -1,6 +1,6 @@
 //! Key-protection tiers through the whole platform: parties sealing with AWS KMS (moto) or
-//! an HSM (SoftHSM2), a KMS outage answered with 503 and recovered without a restart, and
-//! the production guard against local key files.
+//! an HSM (SoftHSM2), and a KMS outage answered with 503 and recovered without a restart.
+//! (The production guard against local key files is in `production.rs`.)
 
 use crate::helpers::{Pool, SIGNING_SCOPES, TestApp, settings, spawn_with, unique_dir};
 use crate::support::{Moto, Proxy};
@@ -232,22 +232,6 @@ async fn hsm_parties_create_and_sign() {
     );
     let store = std::fs::read(data_dir.join("party-2/store.db")).unwrap();
     assert!(store.windows(20).any(|w| w == b"\"protector\":\"pkcs11\""));
-}
-
-#[tokio::test]
-async fn production_mode_refuses_local_key_files_unless_allowed() {
-    let data_dir = unique_dir("production");
-    let mut settings = settings(&data_dir, None, Pool::Cold);
-    settings.mode = "production".into();
-    let error = waas_api::Application::build(settings.clone())
-        .await
-        .unwrap_err();
-    assert!(
-        format!("{error:#}").contains("refuses local key files"),
-        "{error:#}"
-    );
-    settings.signer.allow_local_key_protection_in_production = true;
-    assert!(waas_api::Application::build(settings).await.is_ok());
 }
 
 /// One pool, three tiers: each tenant's shares are sealed under its own tier, and a share

@@ -1,14 +1,44 @@
 //! The settings every test and bench server starts from: the embedded default on a data
-//! directory, 3 in-process parties (t = 2) seeded with the test prime fixture, fixed prices.
+//! directory, 3 in-process parties (t = 2), fixed prices; and the test prime fixture.
 //! Shared with the benches through `#[path]`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use waas_api::Settings;
 use waas_api::settings::{DatabaseSettings, LogSettings, SecretString, SignerSettings};
 
-/// The prime fixture: one pregenerated Paillier prime set per party.
-pub fn fixture_primes() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-primes.json")
+/// The committed prime fixture: one file per party (`party-<n>.json`, as `waas primes
+/// generate` writes them). Test-only: these primes are public.
+pub fn committed_primes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/primes")
+}
+
+/// The committed fixture files, in party order.
+pub fn committed_primes_files() -> Vec<PathBuf> {
+    (1..=3)
+        .map(|n| committed_primes_dir().join(format!("party-{n}.json")))
+        .collect()
+}
+
+/// A fresh directory holding a copy of the prime fixture with mode 0600, as a party
+/// accepts it (a git checkout leaves the committed files 0644, and a party deletes its file
+/// once imported), for `signer.primes_dir`.
+pub fn fixture_primes_dir() -> PathBuf {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir().join(format!("waas-primes-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("primes dir");
+    for source in committed_primes_files() {
+        let name = source.file_name().expect("file name");
+        let mut copy = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join(name))
+            .expect("primes copy");
+        copy.write_all(&std::fs::read(&source).expect("primes fixture"))
+            .expect("write primes copy");
+    }
+    dir
 }
 
 pub fn unreachable_network(
@@ -33,19 +63,24 @@ pub fn unreachable_network(
     }
 }
 
+/// The embedded default on `data_dir`. The parties import no primes: tests copy warm
+/// parties or set `signer.primes_dir` to [`fixture_primes_dir`].
 pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: data_dir.to_path_buf(),
         mode: "development".into(),
         operator_token: Some(SecretString::from(operator_token)),
+        metrics_listen: None,
+        metrics_token: None,
         database: DatabaseSettings { url: None },
         signer: SignerSettings {
             parties: 3,
             threshold: 2,
             spare_primes: 0,
             generate_primes: false,
-            primes_file: Some(fixture_primes()),
+            primes_file: None,
+            primes_dir: None,
             presignatures_per_key: 1,
             refill_time_share: 1.0,
             frost_nonces_per_party: 4,

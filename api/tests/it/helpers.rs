@@ -1,11 +1,14 @@
 //! `spawn_app()` and friends.
 //!
 //! Paillier primes take minutes to generate, so tests seed the signer parties from a
-//! committed fixture (`tests/fixtures/test-primes.json`, test-only, never for production)
-//! and build the pool's auxiliary info once into a template directory that every test app
-//! copies. The template is cached in the target directory across runs.
+//! committed fixture (`tests/fixtures/primes/party-<n>.json`, test-only, never for
+//! production; copied with mode 0600 for each use) and build the pool's auxiliary info once
+//! into a template directory that every test app copies. The template is cached in the
+//! target directory across runs.
 
-pub use crate::fixture::{base_settings, fixture_primes, unreachable_network};
+pub use crate::fixture::{
+    base_settings, committed_primes_files, fixture_primes_dir, unreachable_network,
+};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -48,12 +51,11 @@ pub fn unique_dir(label: &str) -> PathBuf {
     dir
 }
 
-pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Settings {
+/// Test settings on `data_dir`. No pool imports primes: a warm app copies parties that
+/// already hold aux info (`copy_warm_parties`), a cold one has none; `_pool` names which.
+pub fn settings(data_dir: &Path, database_url: Option<String>, _pool: Pool) -> Settings {
     let mut settings = base_settings(data_dir, OPERATOR_TOKEN);
     settings.database.url = database_url;
-    if pool == Pool::Cold {
-        settings.signer.primes_file = None;
-    }
     settings.log.level = std::env::var("WAAS_TEST_LOG").unwrap_or_else(|_| "warn".into());
     settings
 }
@@ -87,7 +89,7 @@ fn party_format_fingerprint() -> String {
         entries.sort();
         files.extend(entries);
     }
-    files.push(fixture_primes());
+    files.extend(committed_primes_files());
     files.push(workspace.join("store/src/party.rs"));
     let mut hasher = Sha256::new();
     for file in files {
@@ -110,7 +112,9 @@ async fn warm_template() -> PathBuf {
     lock.lock().expect("lock template");
     if !done.exists() {
         let build_dir = unique_dir("template");
-        let app = Application::build(settings(&build_dir, None, Pool::Warm))
+        let mut template_settings = settings(&build_dir, None, Pool::Warm);
+        template_settings.signer.primes_dir = Some(fixture_primes_dir());
+        let app = Application::build(template_settings)
             .await
             .expect("build template app");
         let coordinator = app.coordinator();

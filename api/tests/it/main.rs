@@ -17,6 +17,8 @@ mod openapi;
 mod operator;
 mod policies;
 mod policy_chain;
+mod primes;
+mod production;
 mod rotation;
 mod settings;
 mod signatures;

@@ -2,7 +2,7 @@
 //! every payload kind (each signature verified independently with k256), presignatures only
 //! for payloads the parties hash themselves, and no blame when every party fails alike.
 //!
-//! Paillier primes come from a committed fixture (`tests/fixtures/test-primes-7.json`,
+//! Paillier primes come from a committed fixture (`tests/fixtures/primes/party-<n>.json`,
 //! test-only, never for production: the primes are public). Auxiliary info for a pool size
 //! takes minutes, so it is generated once and the parties' sealed records and KEK files are
 //! cached in the target directory, keyed by a fingerprint of the record formats.
@@ -16,36 +16,46 @@ use waas_core::ports::{GeneratedKey, PoolSignature, SigningQuorum};
 use waas_signer::health::BreakerState;
 use waas_signer::metrics::PoolMetrics;
 use waas_signer::secure::{self, EventVerifier};
-use waas_signer::{FailureKind, PartyEvent, Preimage, PrimesFile, SessionKind, SessionStart};
+use waas_signer::{FailureKind, PartyEvent, PartyPrimesFile, Preimage, SessionKind, SessionStart};
 
-const PRIMES_FIXTURE: &str = "tests/fixtures/test-primes-7.json";
+const PRIMES_FIXTURE: &str = "tests/fixtures/primes";
 const AUX_KIND: &str = "cggmp-aux-info";
 
-fn fixture_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(PRIMES_FIXTURE)
+/// The committed primes file of party `index` (`party-<index+1>.json`).
+fn fixture_path(index: u16) -> PathBuf {
+    PartyPrimesFile::path_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(PRIMES_FIXTURE),
+        index,
+    )
 }
 
-/// Writes the seven-party primes fixture (test-only; never for production). Run once, in
-/// release: `cargo test -p waas-signer --release --test it -- --ignored
-/// write_seven_party_primes_fixture`. Reuses the three parties of the API tests' fixture
-/// and generates four more (minutes of CPU).
+/// Party `index`'s fixture primes. The committed files are public test data (a checkout
+/// leaves them 0644), so they are parsed directly, with the index check only.
+fn fixture_primes(index: u16) -> PartyPrimesFile {
+    let path = fixture_path(index);
+    PartyPrimesFile::from_json(&std::fs::read(&path).unwrap(), index, &path)
+        .expect("the primes fixture (see write_seven_party_primes_fixture)")
+}
+
+/// Writes the seven-party primes fixture (test-only; never for production): one file per
+/// party, generating those that are missing. Run once, in release: `cargo test -p
+/// waas-signer --release --test it -- --ignored write_seven_party_primes_fixture`
+/// (minutes of CPU per party). Parties 1–3 are the API tests' fixture.
 #[test]
 #[ignore = "generates the committed primes fixture"]
 fn write_seven_party_primes_fixture() {
-    let api_fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/tests/fixtures/test-primes.json");
-    let mut primes: PrimesFile =
-        serde_json::from_slice(&std::fs::read(api_fixture).unwrap()).unwrap();
     let started = std::time::Instant::now();
-    let missing = 7 - u16::try_from(primes.parties.len()).unwrap();
-    primes
-        .parties
-        .extend(waas_signer::generate_primes_file(missing).parties);
-    assert_eq!(primes.parties.len(), 7);
-    eprintln!("{missing} prime sets took {:?}", started.elapsed());
-    let path = fixture_path();
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, serde_json::to_vec(&primes).unwrap()).unwrap();
+    let missing: Vec<u16> = (0..7).filter(|&i| !fixture_path(i).exists()).collect();
+    let handles: Vec<_> = missing
+        .iter()
+        .map(|&i| std::thread::spawn(move || PartyPrimesFile::generate(i)))
+        .collect();
+    for (&index, handle) in missing.iter().zip(handles) {
+        let path = fixture_path(index);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        handle.join().unwrap().write_new(&path).unwrap();
+    }
+    eprintln!("{} prime sets took {:?}", missing.len(), started.elapsed());
 }
 
 /// A fingerprint of what shapes a stored aux-info record (sealing, record kinds and
@@ -69,7 +79,7 @@ fn aux_fingerprint(n: u16) -> String {
         .collect();
     custody.sort();
     files.extend(custody);
-    files.push(fixture_path());
+    files.extend((0..7).map(fixture_path));
     let mut hasher = Sha256::new();
     hasher.update(n.to_be_bytes());
     for file in files {
@@ -109,15 +119,14 @@ async fn aux_cache(n: u16) -> PathBuf {
 }
 
 async fn build_aux_cache(n: u16, root: &Path) {
-    let primes: PrimesFile = serde_json::from_slice(&std::fs::read(fixture_path()).unwrap())
-        .expect("the primes fixture (see write_seven_party_primes_fixture)");
+    let primes: Vec<PartyPrimesFile> = (0..n).map(fixture_primes).collect();
     {
         let dir = fresh_dir();
         let stores: Vec<Arc<MemoryStore>> =
             (0..n).map(|_| Arc::new(MemoryStore::default())).collect();
         let (nodes, keys) = pool_parties_in(&dir, stores.clone());
-        for (node, primes) in nodes.iter().zip(&primes.parties) {
-            node.import_primes(primes).await.unwrap();
+        for (node, file) in nodes.iter().zip(&primes) {
+            node.import_primes(&file.primes).await.unwrap();
         }
         let pool = ecdsa_coordinator(Threshold::new(2, n).unwrap(), local_links(&nodes), &keys);
         let started = std::time::Instant::now();
