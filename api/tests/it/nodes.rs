@@ -191,7 +191,7 @@ impl Cluster {
         settings.signer.authority_key_file = Some(self.api_dir.join("authority.key"));
         settings.signer.nodes = (0..3)
             .map(|i| NodeAddress {
-                url: format!("http://127.0.0.1:{}", self.ports[i]),
+                url: format!("https://127.0.0.1:{}", self.ports[i]),
                 public_key: self.peers[i].clone(),
             })
             .collect();
@@ -422,13 +422,16 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
     // a fresh, valid authorization.
     cluster.nodes[0] = NodeProcess::start(&cluster.configs[0]);
     wait_for_breaker(&app, 0, BreakerState::Closed, Duration::from_secs(60)).await;
-    let authority = IdentityKey::open(&api_dir.join("authority.key")).unwrap();
+    let authority = std::sync::Arc::new(IdentityKey::open(&api_dir.join("authority.key")).unwrap());
     let node_key = cluster.peers[0].parse().unwrap();
     let link = RemotePartyLink::new(
         0,
-        &format!("http://127.0.0.1:{}", cluster.ports[0]),
+        &format!("https://127.0.0.1:{}", cluster.ports[0]),
         node_key,
-    );
+        waas_signer::net::TransportSecurity::Tls,
+        authority.clone(),
+    )
+    .unwrap();
     let start = SessionStart {
         session_id: [0x5a; 32],
         participants: signers.clone(),
