@@ -1,4 +1,5 @@
-//! `waas signer`: one signer party per process, serving coordinators over HTTP/2.
+//! `waas signer`: one signer party per process, serving coordinators over HTTP/2 inside TLS
+//! (both ends authenticated by pinned identity keys), or h2c in development.
 
 use crate::settings::Settings;
 use crate::startup::{build_party, import_primes, party_identity};
@@ -6,6 +7,7 @@ use anyhow::Context;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use waas_signer::net::{NodeLimits, ServeOptions, TransportSecurity};
 use waas_signer::{PartyNode, PartyTrust, PublicIdentity};
 
 /// A built, bound signer node.
@@ -14,7 +16,23 @@ pub struct SignerNode {
     listener: TcpListener,
     port: u16,
     node: Arc<PartyNode>,
+    transport: TransportSecurity,
     background: Vec<JoinHandle<()>>,
+}
+
+/// The node transport from `signer.transport`; `h2c` is refused in production mode.
+pub fn node_transport(settings: &Settings) -> anyhow::Result<TransportSecurity> {
+    let transport: TransportSecurity = settings
+        .signer
+        .transport
+        .parse()
+        .map_err(|reason: String| anyhow::anyhow!(reason))?;
+    anyhow::ensure!(
+        transport == TransportSecurity::Tls || settings.mode != "production",
+        "mode = production refuses signer.transport = \"h2c\" (cleartext between the API and \
+         the signer nodes); use \"tls\""
+    );
+    Ok(transport)
 }
 
 fn parse_keys(keys: &[String], what: &str) -> anyhow::Result<Vec<PublicIdentity>> {
@@ -34,6 +52,7 @@ impl SignerNode {
             .node
             .clone()
             .context("waas signer needs a [node] section (index, listen, keys)")?;
+        let transport = node_transport(&settings)?;
         let index = node_settings.index;
         anyhow::ensure!(
             index < settings.signer.parties,
@@ -94,6 +113,7 @@ impl SignerNode {
             listener,
             port,
             node,
+            transport,
             background,
         })
     }
@@ -119,13 +139,19 @@ impl SignerNode {
         let Self {
             listener,
             node,
+            transport,
             background,
             ..
         } = self;
-        waas_signer::net::serve_node(node, listener, signal).await;
+        let options = ServeOptions {
+            security: transport,
+            limits: NodeLimits::standard(),
+            counters: Arc::default(),
+        };
+        let served = waas_signer::net::serve_node(node, listener, options, signal).await;
         for task in background {
             task.abort();
         }
-        Ok(())
+        Ok(served?)
     }
 }

@@ -74,7 +74,7 @@ pub struct NodeSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeAddress {
-    /// `http://host:port`.
+    /// `https://host:port` (`http://` with `signer.transport = "h2c"`).
     pub url: String,
     /// The node's pinned identity public key (hex).
     pub public_key: String,
@@ -133,6 +133,10 @@ pub struct SignerSettings {
     /// The control-plane identity key that signs session authorizations; defaults to
     /// `<data_dir>/authority.key` (created on first start).
     pub authority_key_file: Option<PathBuf>,
+    /// How the API and `waas signer` nodes talk: `tls` (TLS 1.3, both ends authenticated by
+    /// their pinned identity keys; nodes at `https://`) or `h2c` (cleartext, development
+    /// only; refused when `mode = "production"`).
+    pub transport: String,
 }
 
 /// AWS KMS for the parties: one key per party, so no single key opens a threshold of shares.
@@ -202,6 +206,7 @@ impl Settings {
             .set_default("signer.refill_time_share", 0.5)?
             .set_default("signer.frost_nonces_per_party", 4)?
             .set_default("signer.session_timeout_secs", 60)?
+            .set_default("signer.transport", "tls")?
             .set_default("approval_window_secs", 86_400)?
             .set_default("chain_poll_ms", 1_000)?
             .set_default("log.format", "json")?

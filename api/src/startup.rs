@@ -303,6 +303,7 @@ impl Application {
                 settings.signer.nodes.len(),
                 settings.signer.parties
             );
+            let transport = crate::node::node_transport(&settings)?;
             let mut links: Vec<Arc<dyn PartyLink>> = Vec::new();
             let mut keys = Vec::new();
             for (index, node) in (0u16..).zip(&settings.signer.nodes) {
@@ -310,7 +311,9 @@ impl Application {
                     .public_key
                     .parse()
                     .with_context(|| format!("signer.nodes[{index}].public_key"))?;
-                links.push(Arc::new(RemotePartyLink::new(index, &node.url, key)));
+                let link =
+                    RemotePartyLink::new(index, &node.url, key, transport, authority.clone())?;
+                links.push(Arc::new(link));
                 keys.push(key);
             }
             (Vec::new(), links, keys)

@@ -77,7 +77,22 @@ impl IdentityKey {
     pub fn sign(&self, context: &[u8], message: &[u8]) -> Vec<u8> {
         self.key.sign(&framed(context, message)).to_bytes().to_vec()
     }
+
+    /// Signs a TLS 1.3 `CertificateVerify` input (RFC 8446 §4.4.3) for the node transport.
+    /// Anything else is refused: such input starts with 64 spaces, which no framed
+    /// signature of [`IdentityKey::sign`] does (its contexts start with `waas/`), so a
+    /// handshake signature can never stand for an authorization, an event or a status.
+    pub fn sign_tls13_handshake(&self, message: &[u8]) -> Option<Vec<u8>> {
+        let prefix = message.get(..TLS13_SIGNATURE_PADDING)?;
+        if prefix.iter().any(|&byte| byte != b' ') {
+            return None;
+        }
+        Some(self.key.sign(message).to_bytes().to_vec())
+    }
 }
+
+/// Spaces that open every TLS 1.3 `CertificateVerify` signature input.
+const TLS13_SIGNATURE_PADDING: usize = 64;
 
 fn framed(context: &[u8], message: &[u8]) -> Vec<u8> {
     let mut framed = Vec::with_capacity(context.len() + message.len() + 1);

@@ -8,7 +8,7 @@
 //! - `identity`, `secure`: identity keys, signed authorizations and events, end-to-end
 //!   encrypted party-to-party channels.
 //! - `net`: the signer-node server (`waas signer`) and the coordinator's client for it, over
-//!   HTTP/2.
+//!   HTTP/2 inside TLS 1.3 authenticated by the pinned identity keys (h2c in development).
 //! - `primes_file`: one party's pregenerated Paillier primes in an owner-only file.
 //! - `health`: per-party circuit breakers, health scores and adaptive timeouts.
 //! - `coordinator`: implements the `SignerPool` port for API nodes: picks parties, relays

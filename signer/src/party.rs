@@ -86,6 +86,11 @@ impl PartyNode {
         self.trust.identity.public()
     }
 
+    /// The identity key and the control-plane keys this party trusts (for the transport).
+    pub(crate) fn trust(&self) -> &PartyTrust {
+        &self.trust
+    }
+
     /// This party's status, signed for a remote coordinator.
     pub async fn signed_status(&self) -> Result<Vec<u8>, SignerError> {
         let status = self.status().await;

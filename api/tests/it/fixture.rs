@@ -92,6 +92,7 @@ pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
             pkcs11: None,
             nodes: Vec::new(),
             authority_key_file: None,
+            transport: "tls".into(),
         },
         node: None,
         approval_window_secs: 86_400,

@@ -191,7 +191,7 @@ impl Cluster {
         settings.signer.authority_key_file = Some(self.api_dir.join("authority.key"));
         settings.signer.nodes = (0..3)
             .map(|i| NodeAddress {
-                url: format!("http://127.0.0.1:{}", self.ports[i]),
+                url: format!("https://127.0.0.1:{}", self.ports[i]),
                 public_key: self.peers[i].clone(),
             })
             .collect();
@@ -422,13 +422,16 @@ async fn a_node_crashing_after_consuming_a_presignature_never_uses_it_again() {
     // a fresh, valid authorization.
     cluster.nodes[0] = NodeProcess::start(&cluster.configs[0]);
     wait_for_breaker(&app, 0, BreakerState::Closed, Duration::from_secs(60)).await;
-    let authority = IdentityKey::open(&api_dir.join("authority.key")).unwrap();
+    let authority = std::sync::Arc::new(IdentityKey::open(&api_dir.join("authority.key")).unwrap());
     let node_key = cluster.peers[0].parse().unwrap();
     let link = RemotePartyLink::new(
         0,
-        &format!("http://127.0.0.1:{}", cluster.ports[0]),
+        &format!("https://127.0.0.1:{}", cluster.ports[0]),
         node_key,
-    );
+        waas_signer::net::TransportSecurity::Tls,
+        authority.clone(),
+    )
+    .unwrap();
     let start = SessionStart {
         session_id: [0x5a; 32],
         participants: signers.clone(),
@@ -540,4 +543,63 @@ async fn a_node_refuses_to_start_with_a_missing_or_wrong_key_encryption_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("is missing"), "stderr: {stderr}");
     assert!(!kek.exists());
+}
+
+#[tokio::test]
+async fn production_mode_refuses_a_cleartext_node_transport() {
+    let root = unique_dir("h2c-production");
+    let keys: Vec<String> = (0..3)
+        .map(|_| IdentityKey::generate().public().to_string())
+        .collect();
+    // The API: a production coordinator refuses h2c to its nodes.
+    let mut api = settings(&root.join("api"), None, Pool::Warm);
+    api.mode = "production".into();
+    // A strong operator token (256 random bits), so only the transport is at issue.
+    api.operator_token = Some(waas_api::settings::SecretString::from(
+        IdentityKey::generate().public().to_string(),
+    ));
+    api.signer.transport = "h2c".into();
+    api.signer.nodes = (0..3)
+        .map(|i| NodeAddress {
+            url: format!("http://127.0.0.1:{}", 7100 + i),
+            public_key: keys[i].clone(),
+        })
+        .collect();
+    let error = waas_api::Application::build(api.clone()).await.unwrap_err();
+    assert!(
+        format!("{error:#}").contains("refuses signer.transport = \"h2c\""),
+        "{error:#}"
+    );
+    // In development it is allowed (with http:// node URLs) ...
+    api.mode = "development".into();
+    let app = waas_api::Application::build(api.clone()).await;
+    assert!(app.is_ok(), "{:#}", app.unwrap_err());
+    // ... and TLS needs https:// node URLs.
+    api.signer.transport = "tls".into();
+    let error = waas_api::Application::build(api).await.unwrap_err();
+    assert!(
+        format!("{error:#}").contains("must be https://"),
+        "{error:#}"
+    );
+
+    // A node: `waas signer` in production refuses h2c before it opens anything.
+    let config = write_node_config(&root, 0, free_port(), &keys[0], &keys);
+    let output = Command::new(env!("CARGO_BIN_EXE_waas"))
+        .args(["signer", "--config"])
+        .arg(&config)
+        .env("WAAS_MODE", "production")
+        .env("WAAS_SIGNER__TRANSPORT", "h2c")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run waas signer");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refuses signer.transport"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        !root.join("party-1").exists(),
+        "the node created its directory"
+    );
 }

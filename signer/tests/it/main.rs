@@ -1,5 +1,6 @@
 //! Signer-pool tests: FROST across several t-of-n shapes, verified by ed25519-dalek, and
-//! a tampering party named as the culprit; CGGMP ECDSA quorums and blame in `ecdsa_quorum`.
+//! a tampering party named as the culprit; CGGMP ECDSA quorums and blame in `ecdsa_quorum`;
+//! the node transport (TLS, limits, hostile peers) in `net`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use waas_signer::{
 
 mod ecdsa_quorum;
 mod health;
+mod net;
 mod trust;
 
 /// The keys of a test pool: the control plane's and every party's.
