@@ -58,7 +58,7 @@ pub fn settings(data_dir: &Path, database_url: Option<String>, pool: Pool) -> Se
     settings
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
     for entry in std::fs::read_dir(from).expect("read template") {
         let entry = entry.expect("entry");

@@ -17,6 +17,7 @@ mod openapi;
 mod operator;
 mod policies;
 mod policy_chain;
+mod restore;
 mod rotation;
 mod settings;
 mod signatures;

@@ -5,6 +5,7 @@
 
 mod nonces;
 mod presignatures;
+mod restarts;
 
 use crate::ecdsa;
 use crate::eddsa;
@@ -78,6 +79,8 @@ struct State {
     presignatures_loaded: bool,
     /// (tenant, key) → party → precommitted FROST nonces, each used at most once.
     nonces: HashMap<(String, String), BTreeMap<u16, VecDeque<NonceEntry>>>,
+    /// Each party's start epoch, as last seen in its status (ADR 0009).
+    party_epochs: HashMap<u16, u64>,
 }
 
 /// The coordinator of a pool of parties.
@@ -673,6 +676,7 @@ impl Coordinator {
     /// be generated now (every party has primes, none has aux info).
     pub async fn refresh_status(&self) -> bool {
         let mut statuses = Vec::new();
+        let mut epochs = Vec::new();
         for link in &self.links {
             let index = link.index();
             // An open breaker is left alone until its cooldown ends; then this poll is the
@@ -684,6 +688,7 @@ impl Coordinator {
             match tokio::time::timeout(Duration::from_secs(5), link.status()).await {
                 Ok(Ok(status)) => {
                     self.health.record_success(index, started.elapsed());
+                    epochs.push((index, status.epoch));
                     statuses.push(status);
                 }
                 Ok(Err(error)) => {
@@ -693,6 +698,7 @@ impl Coordinator {
                 Err(_) => self.health.record_failure(index),
             }
         }
+        self.note_epochs(&epochs).await;
         let parties_ready = u16::try_from(statuses.len()).unwrap_or(0);
         let all_answer = statuses.len() == self.links.len();
         let all_aux = all_answer && statuses.iter().all(|s| s.aux_ready);
@@ -881,6 +887,9 @@ impl Coordinator {
                 // The presignature is spent either way; fall back to interactive signing.
                 Err(error) => {
                     tracing::warn!(%error, "presigned signing failed; signing interactively");
+                    // A signer that restarted no longer holds this presignature or any other
+                    // made before: drop them all now, not one failed signing at a time.
+                    self.check_epochs(&entry.signers).await;
                     if let SignerError::ProtocolFailed { culprits, .. } = error {
                         excluded.extend(culprits);
                     }
@@ -975,6 +984,7 @@ impl Coordinator {
                 Err(error @ SignerError::Custody(_)) => return Err(error),
                 Err(error) => {
                     tracing::warn!(%error, "one-round FROST signing failed; running both rounds");
+                    self.check_epochs(&signers).await;
                     if let SignerError::ProtocolFailed { culprits, .. } = error {
                         excluded.extend(culprits);
                     }

@@ -134,4 +134,36 @@ impl Coordinator {
             .flatten();
         entries.map(|entries| (signers, entries))
     }
+
+    /// Drops every nonce indexed at a party in `restarted`: a restarted party holds none of
+    /// the nonces it precommitted before (ADR 0009). Returns how many were dropped.
+    pub(super) fn forget_nonces_of(&self, restarted: &[u16]) -> usize {
+        self.with_state(|state| {
+            let mut dropped = 0;
+            for parties in state.nonces.values_mut() {
+                for party in restarted {
+                    dropped += parties.remove(party).map_or(0, |queue| queue.len());
+                }
+            }
+            dropped
+        })
+        .unwrap_or(0)
+    }
+
+    /// Precommitted nonces indexed for a key, per party: (pool index, ready).
+    pub fn nonces_ready(&self, tenant: &str, key_id: &str) -> Vec<(u16, usize)> {
+        self.with_state(|state| {
+            state
+                .nonces
+                .get(&(tenant.to_string(), key_id.to_string()))
+                .map(|parties| {
+                    parties
+                        .iter()
+                        .map(|(party, queue)| (*party, queue.len()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+    }
 }

@@ -86,9 +86,10 @@ impl Coordinator {
         }
     }
 
-    /// Rebuilds the presignature index from what the parties hold: a presignature is usable
-    /// when every one of its signers still has it; one that some signer lost (consumed before
-    /// a crash, say) is deleted at the others. Runs once every party answers, so "missing"
+    /// Rebuilds the presignature index from what the parties hold in memory (a restarted
+    /// coordinator, parties still running): a presignature is usable when every one of its
+    /// signers still has it; one that some signer lost (it restarted, or consumed it just
+    /// before a crash) is discarded at the others. Runs once every party answers, so "missing"
     /// really means missing. Returns whether the index is loaded.
     pub async fn load_presignatures(&self) -> bool {
         let _loading = self.load_lock.lock().await;
@@ -145,22 +146,7 @@ impl Coordinator {
             }
             state.presignatures_loaded = true;
         });
-        for (index, record_ids) in orphans {
-            let count = u64::try_from(record_ids.len()).unwrap_or(u64::MAX);
-            match self
-                .relay(
-                    vec![index],
-                    SessionKind::DiscardPresignatures { record_ids },
-                    self.config.session_timeout,
-                )
-                .await
-            {
-                Ok(_) => PoolMetrics::add(&self.metrics.presignatures_discarded, count),
-                Err(error) => {
-                    tracing::warn!(%error, party_index = index, "discarding orphaned presignatures failed")
-                }
-            }
-        }
+        self.discard_presignatures_at(orphans).await;
         tracing::info!(usable, "presignature index rebuilt from the parties");
         true
     }
@@ -234,5 +220,55 @@ impl Coordinator {
             queue.remove(position)
         })
         .flatten()
+    }
+
+    /// Drops from the index every presignature a party in `restarted` took part in — that
+    /// party no longer holds its half, since one-time material does not outlive a party
+    /// process (ADR 0009) — and asks the other signers to discard theirs.
+    pub(super) async fn forget_presignatures_of(&self, restarted: &[u16]) -> usize {
+        let mut orphans: HashMap<u16, Vec<String>> = HashMap::new();
+        let dropped = self
+            .with_state(|state| {
+                let mut dropped = 0;
+                for ((_, key_id), queue) in &mut state.presignatures {
+                    queue.retain(|entry| {
+                        if !entry.signers.iter().any(|s| restarted.contains(s)) {
+                            return true;
+                        }
+                        let record_id =
+                            ecdsa::presignature_record_id(key_id, &entry.id, &entry.signers);
+                        for signer in entry.signers.iter().filter(|s| !restarted.contains(s)) {
+                            orphans.entry(*signer).or_default().push(record_id.clone());
+                        }
+                        dropped += 1;
+                        false
+                    });
+                }
+                dropped
+            })
+            .unwrap_or(0);
+        self.discard_presignatures_at(orphans).await;
+        dropped
+    }
+
+    /// Asks each party to discard the presignatures listed for it (their other signers no
+    /// longer hold theirs).
+    async fn discard_presignatures_at(&self, orphans: HashMap<u16, Vec<String>>) {
+        for (index, record_ids) in orphans {
+            let count = u64::try_from(record_ids.len()).unwrap_or(u64::MAX);
+            match self
+                .relay(
+                    vec![index],
+                    SessionKind::DiscardPresignatures { record_ids },
+                    self.config.session_timeout,
+                )
+                .await
+            {
+                Ok(_) => PoolMetrics::add(&self.metrics.presignatures_discarded, count),
+                Err(error) => {
+                    tracing::warn!(%error, party_index = index, "discarding orphaned presignatures failed")
+                }
+            }
+        }
     }
 }
