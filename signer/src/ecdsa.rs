@@ -3,6 +3,7 @@
 //! (see docs/adr/0002-threshold-ecdsa-library.md).
 
 use crate::delivery::{Blame, connect};
+use crate::onetime::{Material, OneTimeMaterial};
 use crate::transport::{FailureKind, PartyEvent, Preimage, WireMessage};
 use crate::vault::{POOL_TENANT, Vault, kind};
 use cggmp24::generic_ec::{NonZero, Point, Scalar};
@@ -394,7 +395,7 @@ impl PresignaturePublic {
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredPresignature {
+struct HeldPresignature {
     presignature: Presignature<E>,
     /// Returned with the partial signature, so a coordinator needs no state of its own to
     /// combine (it may have restarted since the presignature was made).
@@ -415,7 +416,7 @@ pub fn presignature_record_id(key_id: &str, presignature_id: &str, signers: &[u1
     format!("{key_id}/{presignature_id}/{}", signers.join("-"))
 }
 
-/// A stored presignature as listed by a party (public facts only).
+/// A presignature a party holds, as it lists it (public facts only).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ListedPresignature {
     pub tenant: String,
@@ -446,10 +447,12 @@ pub fn parse_presignature_record_id(tenant: &str, id: &str) -> Option<ListedPres
     })
 }
 
-/// Generates a presignature for a signer set; stores it sealed; outputs its public data.
-/// The caller has checked the signer set (`check_signer_set`).
+/// Generates a presignature for a signer set; keeps it in this process's memory only
+/// (`OneTimeMaterial`, ADR 0009); outputs its public data. The caller has checked the signer
+/// set (`check_signer_set`).
 pub async fn run_presign(
     vault: &Vault,
+    one_time: &OneTimeMaterial,
     io: SessionIo,
     tenant: &str,
     key_id: &str,
@@ -466,36 +469,29 @@ pub async fn run_presign(
         .await
         .map_err(|e| protocol_failure("presignature generation", &e, &blame))?;
     let public = PresignaturePublic::from_data(&public);
-    let record = StoredPresignature {
+    let record = HeldPresignature {
         presignature,
         public: public.clone(),
     };
-    // A presignature is as sensitive as the share: seal it under the share's tier.
-    let protection = vault
-        .protection_of(kind::ECDSA_SHARE, key_id)
-        .await?
-        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
-    vault
-        .put_protected(
-            kind::ECDSA_PRESIGNATURE,
-            tenant,
-            &presignature_record_id(key_id, presignature_id, signers_at_keygen),
-            &encode(&record)?,
-            &protection,
-        )
-        .await?;
+    one_time.put(
+        Material::Presignature,
+        tenant,
+        &presignature_record_id(key_id, presignature_id, signers_at_keygen),
+        encode(&record)?,
+    )?;
     serde_json::to_vec(&public).map_err(|e| fail(e.to_string()))
 }
 
-/// Issues a partial signature from a stored presignature. The presignature is deleted
-/// (durably) **before** the partial signature is computed, so it can never be used twice.
+/// Issues a partial signature from a presignature this process holds. The presignature is
+/// taken out of memory **before** the partial signature is computed, so it can never be used
+/// twice; one made before this party (re)started does not exist here at all.
 ///
 /// Only a payload the party hashes itself is signed from a presignature: a raw digest
 /// chosen with the presignature's public data in hand allows forgeries (cggmp24's
 /// `PrehashedDataToSign` documentation), so a session without a preimage is refused before
 /// the presignature is touched.
-pub async fn run_presigned_sign(
-    vault: &Vault,
+pub fn run_presigned_sign(
+    one_time: &OneTimeMaterial,
     tenant: &str,
     key_id: &str,
     presignature_id: &str,
@@ -510,21 +506,16 @@ pub async fn run_presigned_sign(
         ));
     };
     let record_id = presignature_record_id(key_id, presignature_id, signers);
-    let bytes = vault
-        .get(kind::ECDSA_PRESIGNATURE, tenant, &record_id)
-        .await?
+    let bytes = one_time
+        .take(Material::Presignature, tenant, &record_id)
         .ok_or_else(|| {
             SessionFailure::refused(format!(
-                "presignature {presignature_id} unknown or already used"
+                "presignature {presignature_id} unknown or already used (presignatures do not \
+                 outlive the party process that made them)"
             ))
         })?;
-    if !vault.delete(kind::ECDSA_PRESIGNATURE, &record_id).await? {
-        return Err(SessionFailure::refused(format!(
-            "presignature {presignature_id} already used"
-        )));
-    }
     after_consuming();
-    let stored: StoredPresignature = decode(&bytes)?;
+    let stored: HeldPresignature = decode(&bytes)?;
     let data = DataToSign::<E>::digest::<Keccak256>(&preimage.bytes());
     let partial = stored.presignature.issue_partial_signature(data);
     serde_json::to_vec(&PresignedPartial {

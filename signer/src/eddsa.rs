@@ -3,6 +3,7 @@
 
 use crate::delivery::check_envelope;
 use crate::ecdsa::{SessionFailure, SessionIo};
+use crate::onetime::{Material, OneTimeMaterial};
 use crate::transport::{PartyEvent, Route, WireMessage};
 use crate::vault::{Vault, kind};
 use frost_ed25519 as frost;
@@ -181,12 +182,12 @@ pub async fn run_sign(
     Ok(share.serialize())
 }
 
-/// How long a precommitted nonce may wait for its signature (parties refuse and delete older
+/// How long a precommitted nonce may wait for its signature (parties refuse and drop older
 /// ones; coordinators stop offering them well before).
 pub const NONCE_TTL_SECS: u64 = 3600;
 
 /// One precommitted FROST round-1 nonce pair, as a party announces it: an id (creation time
-/// and random part) and the public commitments. The nonces stay sealed at the party.
+/// and random part) and the public commitments. The nonces stay in the party's memory.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Precommitment {
     pub nonce_id: String,
@@ -215,42 +216,37 @@ async fn load_key_package(
         .map_err(|e| fail(format!("stored key package: {e}")))
 }
 
-/// Pre-generates `count` round-1 nonce pairs for a key, each sealed under the share's tier;
-/// outputs their ids and commitments. Safe because each pair is used for exactly one
-/// signature (deleted before use) and FROST binds every signer's commitments into each
-/// signature (RFC 9591 allows round 1 to be preprocessed).
+/// Pre-generates `count` round-1 nonce pairs for a key, kept in this process's memory only
+/// (`OneTimeMaterial`, ADR 0009); outputs their ids and commitments. Safe because each pair
+/// is used for exactly one signature (taken out before use, never stored, so no restore
+/// brings one back) and FROST binds every signer's commitments into each signature (RFC 9591
+/// allows round 1 to be preprocessed).
 pub async fn run_precommit(
     vault: &Vault,
+    one_time: &OneTimeMaterial,
     tenant: &str,
     key_id: &str,
     count: u16,
     now: u64,
 ) -> Result<Vec<u8>, SessionFailure> {
     let key_package = load_key_package(vault, tenant, key_id).await?;
-    let protection = vault
-        .protection_of(kind::EDDSA_SHARE, key_id)
-        .await?
-        .ok_or_else(|| SessionFailure::refused(format!("no share for key {key_id}")))?;
     let mut announced = Vec::new();
     for _ in 0..count.min(64) {
         let (nonces, commitments) = frost::round1::commit(key_package.signing_share(), &mut OsRng);
         let mut random = [0u8; 12];
         rand::RngCore::fill_bytes(&mut OsRng, &mut random);
         let nonce_id = format!("{now}-{}", hex::encode(random));
-        let sealed = SecretBytes::new(
+        let secret = SecretBytes::new(
             nonces
                 .serialize()
                 .map_err(|e| fail(format!("serializing nonces: {e}")))?,
         );
-        vault
-            .put_protected(
-                kind::FROST_NONCES,
-                tenant,
-                &nonce_record_id(key_id, &nonce_id),
-                &sealed,
-                &protection,
-            )
-            .await?;
+        one_time.put(
+            Material::FrostNonces,
+            tenant,
+            &nonce_record_id(key_id, &nonce_id),
+            secret,
+        )?;
         announced.push(Precommitment {
             nonce_id,
             commitments: commitments.serialize().map_err(|e| fail(e.to_string()))?,
@@ -259,38 +255,55 @@ pub async fn run_precommit(
     serde_json::to_vec(&announced).map_err(|e| fail(e.to_string()))
 }
 
-/// One-round FROST signing with a precommitted nonce: the nonce is deleted durably first,
-/// then the party checks the package signs exactly the authorized message with this
-/// party's own commitment, and issues its signature share.
+/// What a one-round FROST signing session asks of one party.
+#[derive(Clone, Copy, Debug)]
+pub struct PrecommittedSigning<'a> {
+    pub tenant: &'a str,
+    pub key_id: &'a str,
+    pub message: &'a [u8],
+    /// The signing package the coordinator built from the precommitted commitments.
+    pub package: &'a [u8],
+    /// This party's nonce.
+    pub nonce_id: &'a str,
+}
+
+/// One-round FROST signing with a precommitted nonce: the nonce is taken out of memory
+/// first, then the party checks the package signs exactly the authorized message with this
+/// party's own commitment, and issues its signature share. A nonce made before this party
+/// (re)started does not exist here at all.
 pub async fn run_sign_precommitted(
     vault: &Vault,
-    tenant: &str,
-    key_id: &str,
-    message: &[u8],
-    package: &[u8],
-    nonce_id: &str,
+    one_time: &OneTimeMaterial,
+    signing: PrecommittedSigning<'_>,
     now: u64,
 ) -> Result<Vec<u8>, SessionFailure> {
+    let PrecommittedSigning {
+        tenant,
+        key_id,
+        message,
+        package,
+        nonce_id,
+    } = signing;
     if nonce_created_at(nonce_id).is_none_or(|created| created + NONCE_TTL_SECS < now) {
         return Err(SessionFailure::refused(format!(
             "nonce {nonce_id} is expired or malformed"
         )));
     }
     let key_package = load_key_package(vault, tenant, key_id).await?;
-    let record_id = nonce_record_id(key_id, nonce_id);
-    let bytes = vault
-        .get(kind::FROST_NONCES, tenant, &record_id)
-        .await?
+    let bytes = one_time
+        .take(
+            Material::FrostNonces,
+            tenant,
+            &nonce_record_id(key_id, nonce_id),
+        )
         .ok_or_else(|| {
-            SessionFailure::refused(format!("nonce {nonce_id} unknown or already used"))
+            SessionFailure::refused(format!(
+                "nonce {nonce_id} unknown or already used (nonces do not outlive the party \
+                 process that made them)"
+            ))
         })?;
-    if !vault.delete(kind::FROST_NONCES, &record_id).await? {
-        return Err(SessionFailure::refused(format!(
-            "nonce {nonce_id} already used"
-        )));
-    }
     let nonces = frost::round1::SigningNonces::deserialize(bytes.expose())
-        .map_err(|e| fail(format!("stored nonces: {e}")))?;
+        .map_err(|e| fail(format!("held nonces: {e}")))?;
     let package = frost::SigningPackage::deserialize(package)
         .map_err(|e| fail(format!("undecodable signing package: {e}")))?;
     if package.message().as_slice() != message {

@@ -3,6 +3,8 @@
 //! - `party`: a signer party (one share store, one key-encryption key) that runs protocol
 //!   sessions: CGGMP auxiliary info, CGGMP ECDSA keygen and signing, FROST Ed25519 keygen and
 //!   signing.
+//! - `onetime`: presignatures and precommitted FROST nonces, held only in the memory of the
+//!   party process that made them, and the party's start epoch.
 //! - `transport`: the session interface between a coordinator and a party. The in-process
 //!   link used by the embedded default implements the same trait a networked link will.
 //! - `identity`, `secure`: identity keys, signed authorizations and events, end-to-end
@@ -27,6 +29,7 @@ pub mod health {
 mod identity;
 pub mod metrics;
 pub mod net;
+mod onetime;
 mod party;
 mod primes_file;
 pub mod secure;

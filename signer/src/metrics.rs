@@ -54,7 +54,8 @@ pub struct PoolMetrics {
     pub presignature_failures: AtomicU64,
     /// Total time spent generating presignatures, in microseconds.
     pub presignature_generation_micros: AtomicU64,
-    /// Presignatures found orphaned at start (some signer lost its half) and discarded.
+    /// Presignatures discarded at a signer because another signer no longer holds its half
+    /// (it restarted: one-time material does not outlive a party process).
     pub presignatures_discarded: AtomicU64,
     /// FROST signatures made in one round from precommitted nonces.
     pub nonce_hits: AtomicU64,

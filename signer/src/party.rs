@@ -1,9 +1,10 @@
-//! A signer party: its own sealed store and key-encryption key, the sessions it runs, and
-//! the background upkeep of its Paillier prime pool.
+//! A signer party: its own sealed store and key-encryption key, its one-time material (in
+//! memory only), the sessions it runs, and the background upkeep of its Paillier prime pool.
 
 use crate::ecdsa::{self, AUX_ID, SessionFailure, SessionIo};
 use crate::eddsa;
 use crate::identity::{IdentityKey, PublicIdentity};
+use crate::onetime::{Material, OneTimeMaterial};
 use crate::secure::{self, Channels, EventSigner, Hello};
 use crate::transport::{
     PartyEvent, PartyStatus, Route, SessionKind, SessionStart, SignedEvent, SignedStart,
@@ -62,6 +63,8 @@ pub struct PartyNode {
     config: PartyConfig,
     trust: PartyTrust,
     vault: Vault,
+    /// Presignatures and precommitted nonces: in this process's memory only (ADR 0009).
+    one_time: OneTimeMaterial,
     generating_since: Mutex<Option<Instant>>,
 }
 
@@ -77,6 +80,7 @@ impl PartyNode {
             config,
             trust,
             vault,
+            one_time: OneTimeMaterial::new(),
             generating_since: Mutex::new(None),
         }
     }
@@ -104,8 +108,15 @@ impl PartyNode {
         )
     }
 
-    /// Forgets accepted authorizations that have expired (they can no longer be replayed)
-    /// and deletes precommitted nonces past their lifetime.
+    /// This process's start epoch: random, drawn at start, kept only in memory (ADR 0009).
+    pub fn epoch(&self) -> u64 {
+        self.one_time.epoch()
+    }
+
+    /// Forgets accepted authorizations that have expired (they can no longer be replayed),
+    /// drops precommitted nonces past their lifetime, and deletes any presignature or nonce
+    /// record an older version left in the store (never used: one-time material is valid
+    /// only in the memory of the process that made it).
     pub async fn prune_authorizations(&self) -> Result<usize, SignerError> {
         let store = self.vault.store();
         let now = secure::now_unix();
@@ -122,12 +133,15 @@ impl PartyNode {
             }
         }
         // Precommitted FROST nonces nobody used in time (their coordinator restarted, say).
-        for id in store.list_ids(kind::FROST_NONCES).await? {
-            let created = id.rsplit('/').next().and_then(eddsa::nonce_created_at);
-            if created.is_none_or(|c| c + eddsa::NONCE_TTL_SECS < now)
-                && store.delete(kind::FROST_NONCES, &id).await?
-            {
-                pruned += 1;
+        pruned += self.one_time.discard_older_than(
+            Material::FrostNonces,
+            Duration::from_secs(eddsa::NONCE_TTL_SECS),
+        )?;
+        for stored_kind in [kind::ECDSA_PRESIGNATURE, kind::FROST_NONCES] {
+            for id in store.list_ids(stored_kind).await? {
+                if store.delete(stored_kind, &id).await? {
+                    pruned += 1;
+                }
             }
         }
         Ok(pruned)
@@ -243,6 +257,7 @@ impl PartyNode {
             .and_then(|since| since.map(|at| at.elapsed().as_secs()));
         PartyStatus {
             index: self.config.index,
+            epoch: self.one_time.epoch(),
             aux_ready,
             primes_available,
             generating_primes_for_secs,
@@ -260,23 +275,14 @@ impl PartyNode {
         Ok(())
     }
 
-    /// The presignatures this party holds (read from record ids and tenants; nothing is
-    /// opened). Records in an older id format are deleted: no coordinator can use them.
+    /// The presignatures this process holds (from their ids and tenants; nothing secret).
     pub async fn list_presignatures(&self) -> Result<Vec<ecdsa::ListedPresignature>, SignerError> {
-        let store = self.vault.store();
-        let mut listed = Vec::new();
-        for id in store.list_ids(kind::ECDSA_PRESIGNATURE).await? {
-            let Some(record) = store.get(kind::ECDSA_PRESIGNATURE, &id).await? else {
-                continue;
-            };
-            match ecdsa::parse_presignature_record_id(&record.tenant, &id) {
-                Some(entry) => listed.push(entry),
-                None => {
-                    store.delete(kind::ECDSA_PRESIGNATURE, &id).await?;
-                }
-            }
-        }
-        Ok(listed)
+        Ok(self
+            .one_time
+            .list(Material::Presignature)?
+            .into_iter()
+            .filter_map(|(tenant, id)| ecdsa::parse_presignature_record_id(&tenant, &id))
+            .collect())
     }
 
     /// Key-encryption-key rotation at this party: optionally makes a new KEK version current
@@ -587,6 +593,7 @@ impl PartyNode {
                 )?;
                 ecdsa::run_presign(
                     vault,
+                    &self.one_time,
                     io,
                     &tenant,
                     &key_id,
@@ -604,7 +611,7 @@ impl PartyNode {
             } => {
                 // `authorize` has checked that the preimage hashes to the session's digest.
                 ecdsa::run_presigned_sign(
-                    vault,
+                    &self.one_time,
                     &tenant,
                     &key_id,
                     &presignature_id,
@@ -612,7 +619,6 @@ impl PartyNode {
                     preimage.as_ref(),
                     || fault_point("crash-after-consuming-presignature"),
                 )
-                .await
             }
             SessionKind::EddsaKeygen {
                 tenant,
@@ -632,7 +638,17 @@ impl PartyNode {
                 tenant,
                 key_id,
                 count,
-            } => eddsa::run_precommit(vault, &tenant, &key_id, count, secure::now_unix()).await,
+            } => {
+                eddsa::run_precommit(
+                    vault,
+                    &self.one_time,
+                    &tenant,
+                    &key_id,
+                    count,
+                    secure::now_unix(),
+                )
+                .await
+            }
             SessionKind::EddsaSignPrecommitted {
                 tenant,
                 key_id,
@@ -643,16 +659,15 @@ impl PartyNode {
                 let nonce_id = nonce_ids
                     .get(usize::from(me))
                     .ok_or_else(|| SessionFailure::refused("no nonce named for this party"))?;
-                eddsa::run_sign_precommitted(
-                    vault,
-                    &tenant,
-                    &key_id,
-                    &message,
-                    &package,
+                let signing = eddsa::PrecommittedSigning {
+                    tenant: &tenant,
+                    key_id: &key_id,
+                    message: &message,
+                    package: &package,
                     nonce_id,
-                    secure::now_unix(),
-                )
-                .await
+                };
+                eddsa::run_sign_precommitted(vault, &self.one_time, signing, secure::now_unix())
+                    .await
             }
             SessionKind::ListPresignatures => {
                 let listed = self.list_presignatures().await?;
@@ -662,7 +677,7 @@ impl PartyNode {
             SessionKind::DiscardPresignatures { record_ids } => {
                 let mut discarded = 0u64;
                 for id in &record_ids {
-                    if self.vault.delete(kind::ECDSA_PRESIGNATURE, id).await? {
+                    if self.one_time.discard(Material::Presignature, id)? {
                         discarded += 1;
                     }
                 }

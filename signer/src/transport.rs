@@ -303,6 +303,11 @@ pub struct PartySession {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartyStatus {
     pub index: u16,
+    /// The party process's start epoch: random at each start, never stored. A change tells
+    /// a coordinator that the presignatures and nonces it indexed at this party are gone
+    /// (ADR 0009). 0 from a node that does not report one.
+    #[serde(default)]
+    pub epoch: u64,
     /// Auxiliary info for the current party set exists (ECDSA keygen possible).
     pub aux_ready: bool,
     /// Pregenerated Paillier prime sets on hand.

@@ -12,18 +12,12 @@ pub mod kind {
     pub const ECDSA_AUX: &str = "cggmp-aux-info";
     pub const PRIMES: &str = "paillier-primes";
     pub const EDDSA_SHARE: &str = "frost-key-package";
+    /// Presignatures and precommitted FROST nonces as older versions stored them. One-time
+    /// material is never stored now (ADR 0009); records of these kinds are deleted unread.
     pub const ECDSA_PRESIGNATURE: &str = "cggmp-presignature";
-    /// Precommitted FROST round-1 nonces (one-time, like presignatures).
     pub const FROST_NONCES: &str = "frost-nonces";
-    /// Every kind, for passes over the whole store (rotation).
-    pub const ALL: [&str; 6] = [
-        ECDSA_SHARE,
-        ECDSA_AUX,
-        PRIMES,
-        EDDSA_SHARE,
-        ECDSA_PRESIGNATURE,
-        FROST_NONCES,
-    ];
+    /// Every kind a store holds, for passes over the whole store (rotation).
+    pub const ALL: [&str; 4] = [ECDSA_SHARE, ECDSA_AUX, PRIMES, EDDSA_SHARE];
 }
 
 /// What a re-wrap pass did.
@@ -121,14 +115,6 @@ impl Vault {
             waas_custody::open_with(&self.protectors, &self.context(tenant, id), &record.sealed)
                 .await?;
         Ok(Some(plain))
-    }
-
-    /// The tier a stored record is sealed under, if it exists.
-    pub async fn protection_of(&self, kind: &str, id: &str) -> Result<Option<String>, SignerError> {
-        match self.store.get(kind, id).await? {
-            Some(record) => Ok(Some(waas_custody::protector_of(&record.sealed)?)),
-            None => Ok(None),
-        }
     }
 
     /// Re-wraps every record of `kinds` whose data key is not under its protector's current

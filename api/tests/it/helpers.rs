@@ -60,7 +60,7 @@ pub fn settings(data_dir: &Path, database_url: Option<String>, _pool: Pool) -> S
     settings
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
     for entry in std::fs::read_dir(from).expect("read template") {
         let entry = entry.expect("entry");

@@ -19,6 +19,7 @@ mod policies;
 mod policy_chain;
 mod primes;
 mod production;
+mod restore;
 mod rotation;
 mod settings;
 mod signatures;

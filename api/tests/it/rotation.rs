@@ -30,8 +30,8 @@ async fn rotation_under_load_rewraps_everything_and_signing_never_stops() {
         .post("/v1/wallets", &key, json!({"chain": "solana", "name": "s"}))
         .await;
     assert_eq!(sol.status, 201, "{}", sol.body);
-    // Let the presignature pool fill first, so no record is being sealed while the KEK
-    // version switches (the load below uses FROST, which consumes no presignatures).
+    // Let the presignature pool fill first, so no presigning session competes with the
+    // rotation (the load below uses FROST, which consumes no presignatures).
     let evm_id = evm.body["id"].as_str().unwrap().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     while app.coordinator.presignatures_ready(&tenant, &evm_id) == 0 {

@@ -166,7 +166,7 @@ async fn build_aux_cache(n: u16, root: &Path) {
     }
 }
 
-fn ecdsa_coordinator(
+pub(super) fn ecdsa_coordinator(
     threshold: Threshold,
     links: Vec<Arc<dyn PartyLink>>,
     keys: &Keys,
@@ -190,14 +190,19 @@ fn ecdsa_coordinator(
 }
 
 /// An ECDSA-ready pool: parties restored from the aux-info cache.
-struct EcdsaPool {
-    nodes: Vec<Arc<PartyNode>>,
-    stores: Vec<Arc<MemoryStore>>,
-    keys: Keys,
-    pool: Coordinator,
+pub(super) struct EcdsaPool {
+    pub(super) nodes: Vec<Arc<PartyNode>>,
+    pub(super) stores: Vec<Arc<MemoryStore>>,
+    pub(super) keys: Keys,
+    pub(super) pool: Coordinator,
+    /// Where the parties' KEK files are (`kek-{index}`).
+    pub(super) dir: PathBuf,
 }
 
-async fn ecdsa_pool(threshold: Threshold, counters: Option<&[Arc<AtomicUsize>]>) -> EcdsaPool {
+pub(super) async fn ecdsa_pool(
+    threshold: Threshold,
+    counters: Option<&[Arc<AtomicUsize>]>,
+) -> EcdsaPool {
     let n = threshold.n();
     let cache = aux_cache(n).await;
     let dir = fresh_dir();
@@ -251,16 +256,17 @@ async fn ecdsa_pool(threshold: Threshold, counters: Option<&[Arc<AtomicUsize>]>)
         stores,
         keys,
         pool,
+        dir,
     }
 }
 
-struct Key {
-    tenant_id: TenantId,
-    key_id: WalletId,
-    generated: GeneratedKey,
+pub(super) struct Key {
+    pub(super) tenant_id: TenantId,
+    pub(super) key_id: WalletId,
+    pub(super) generated: GeneratedKey,
 }
 
-async fn ecdsa_key(pool: &Coordinator) -> Key {
+pub(super) async fn ecdsa_key(pool: &Coordinator) -> Key {
     let (tenant_id, key_id) = (TenantId::new(), WalletId::new());
     let generated = pool
         .generate_key(KeyGenRequest {
@@ -279,7 +285,7 @@ async fn ecdsa_key(pool: &Coordinator) -> Key {
     }
 }
 
-fn request(key: &Key, payload: SignPayload, quorum: Option<u16>) -> SignRequest {
+pub(super) fn request(key: &Key, payload: SignPayload, quorum: Option<u16>) -> SignRequest {
     SignRequest {
         tenant_id: key.tenant_id,
         key_id: key.key_id,
@@ -311,7 +317,7 @@ fn hex32(text: &str) -> [u8; 32] {
 
 /// One payload of each ECDSA kind, with the digest computed here, independently of the
 /// signer crate.
-fn payloads(tag: u8) -> Vec<(&'static str, SignPayload, [u8; 32])> {
+pub(super) fn payloads(tag: u8) -> Vec<(&'static str, SignPayload, [u8; 32])> {
     let raw = keccak(&[b'r', tag]);
     let message = format!("approve payout {tag}").into_bytes();
     let mut eip191 = format!("\x19Ethereum Signed Message:\n{}", message.len()).into_bytes();

@@ -22,6 +22,7 @@ use waas_signer::{
 mod ecdsa_quorum;
 mod health;
 mod net;
+mod restore;
 mod trust;
 
 /// The keys of a test pool: the control plane's and every party's.
@@ -64,32 +65,57 @@ fn pool_parties_in(
     let nodes = stores
         .into_iter()
         .zip(0..n)
-        .map(|(store, index)| {
-            let protector =
-                LocalKeyProtector::open_or_create(&dir.join(format!("kek-{index}"))).unwrap();
-            Arc::new(PartyNode::new(
-                PartyConfig {
-                    index,
-                    parties: n,
-                    spare_primes: 0,
-                    generate_primes: false,
-                },
-                store,
-                waas_custody::ProtectorSet::single(Arc::new(protector)),
-                PartyTrust {
-                    identity: keys.parties[usize::from(index)].clone(),
-                    authorities: vec![keys.authority.public()],
-                    peers: keys.publics(),
-                },
-            ))
-        })
+        .map(|(store, index)| party_node(dir, &keys, index, store))
         .collect();
     (nodes, keys)
+}
+
+/// Party `index` of the pool `keys` describes, on `store` and the KEK file `dir/kek-{index}`
+/// (created if missing): a (re)start of that party.
+fn party_node(
+    dir: &std::path::Path,
+    keys: &Keys,
+    index: u16,
+    store: Arc<MemoryStore>,
+) -> Arc<PartyNode> {
+    let protector = LocalKeyProtector::open_or_create(&dir.join(format!("kek-{index}"))).unwrap();
+    Arc::new(PartyNode::new(
+        PartyConfig {
+            index,
+            parties: u16::try_from(keys.parties.len()).unwrap(),
+            spare_primes: 0,
+            generate_primes: false,
+        },
+        store,
+        waas_custody::ProtectorSet::single(Arc::new(protector)),
+        PartyTrust {
+            identity: keys.parties[usize::from(index)].clone(),
+            authorities: vec![keys.authority.public()],
+            peers: keys.publics(),
+        },
+    ))
 }
 
 /// A party store in memory (the real one is SQLite; this keeps the protocol tests fast).
 #[derive(Debug, Default)]
 struct MemoryStore(Mutex<BTreeMap<(String, String), StoredRecord>>);
+
+impl MemoryStore {
+    /// A copy of everything the store holds now: a backup.
+    fn snapshot(&self) -> MemoryStore {
+        MemoryStore(Mutex::new(self.0.lock().unwrap().clone()))
+    }
+
+    /// The kinds of the records it holds.
+    fn kinds(&self) -> std::collections::BTreeSet<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .keys()
+            .map(|(kind, _)| kind.clone())
+            .collect()
+    }
+}
 
 #[async_trait]
 impl ShareStore for MemoryStore {

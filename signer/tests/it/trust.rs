@@ -4,7 +4,7 @@ use super::*;
 use waas_signer::secure::{self, EventVerifier};
 use waas_signer::{FailureKind, PartyEvent, Preimage, SessionKind, SessionStart};
 
-fn start(kind: SessionKind, participants: Vec<u16>, expires_in: i64) -> SessionStart {
+pub(super) fn start(kind: SessionKind, participants: Vec<u16>, expires_in: i64) -> SessionStart {
     let mut session_id = [0u8; 32];
     session_id[..16].copy_from_slice(uuid::Uuid::now_v7().as_bytes());
     SessionStart {
@@ -26,7 +26,7 @@ fn frost_sign(message: &[u8]) -> SessionKind {
 
 /// Opens `signed` at party `index` and returns its first event, verified as the
 /// coordinator verifies it.
-async fn first_event(
+pub(super) async fn first_event(
     nodes: &[Arc<PartyNode>],
     keys: &Keys,
     index: u16,
@@ -48,7 +48,7 @@ async fn first_event(
         .unwrap()
 }
 
-fn refusal(event: PartyEvent) -> String {
+pub(super) fn refusal(event: PartyEvent) -> String {
     match event {
         PartyEvent::Failed {
             reason,

@@ -3,6 +3,10 @@
 //! verifies outputs, keeps the pool's readiness, runs auxiliary-info generation once the
 //! parties have primes, and keeps a small presignature pool per key.
 
+mod nonces;
+mod presignatures;
+mod restarts;
+
 use crate::ecdsa;
 use crate::eddsa;
 use crate::health::{MemberHealth, PoolHealth};
@@ -25,6 +29,9 @@ use waas_core::ports::{
     SignatureOutput, SignerError, SignerPool, SigningQuorum,
 };
 use waas_core::{Scheme, Threshold};
+
+use nonces::NonceEntry;
+use presignatures::PresignatureEntry;
 
 /// Measured on the reference machine: one Paillier prime set ≈ 150 s, aux info ≈ 90 s.
 const PRIME_SET_ESTIMATE_SECS: u64 = 150;
@@ -56,23 +63,6 @@ pub struct CoordinatorTrust {
     pub parties: Vec<PublicIdentity>,
 }
 
-#[derive(Clone, Debug)]
-struct PresignatureEntry {
-    id: String,
-    signers: Vec<u16>,
-}
-
-/// A FROST nonce pair precommitted at a party: its id and public commitments.
-#[derive(Clone, Debug)]
-struct NonceEntry {
-    id: String,
-    commitments: Vec<u8>,
-    created: Instant,
-}
-
-/// How long a coordinator offers a precommitted nonce (parties accept them for an hour).
-const NONCE_USE_WINDOW: Duration = Duration::from_secs(3000);
-
 #[derive(Debug, Default)]
 struct State {
     ecdsa_ready: bool,
@@ -89,6 +79,8 @@ struct State {
     presignatures_loaded: bool,
     /// (tenant, key) → party → precommitted FROST nonces, each used at most once.
     nonces: HashMap<(String, String), BTreeMap<u16, VecDeque<NonceEntry>>>,
+    /// Each party's start epoch, as last seen in its status (ADR 0009).
+    party_epochs: HashMap<u16, u64>,
 }
 
 /// The coordinator of a pool of parties.
@@ -680,126 +672,11 @@ impl Coordinator {
         set
     }
 
-    fn track_frost_key(&self, tenant: &str, key_id: &str) {
-        if self.config.nonces_per_party == 0 {
-            return;
-        }
-        self.with_state(|state| {
-            state
-                .nonces
-                .entry((tenant.to_string(), key_id.to_string()))
-                .or_default();
-        });
-    }
-
-    /// Tops up the precommitted nonces of one (key, party) below target. Cheap (a few
-    /// milliseconds), so it runs outside the refill budget.
-    pub async fn refill_nonces_once(&self) -> bool {
-        let target = self.config.nonces_per_party;
-        let wanted = self
-            .with_state(|state| {
-                for ((tenant, key_id), parties) in &mut state.nonces {
-                    for party in 0..self.config.threshold.n() {
-                        let queue = parties.entry(party).or_default();
-                        queue.retain(|entry| entry.created.elapsed() < NONCE_USE_WINDOW);
-                        if queue.len() < target && self.health.available(party) {
-                            return Some((
-                                tenant.clone(),
-                                key_id.clone(),
-                                party,
-                                target - queue.len(),
-                            ));
-                        }
-                    }
-                }
-                None
-            })
-            .flatten();
-        let Some((tenant, key_id, party, missing)) = wanted else {
-            return false;
-        };
-        let kind = SessionKind::EddsaPrecommit {
-            tenant: tenant.clone(),
-            key_id: key_id.clone(),
-            count: u16::try_from(missing).unwrap_or(u16::MAX),
-        };
-        let announced = self
-            .relay(vec![party], kind, self.config.session_timeout)
-            .await
-            .and_then(|outputs| {
-                let output = outputs.first().cloned().unwrap_or_default();
-                serde_json::from_slice::<Vec<eddsa::Precommitment>>(&output)
-                    .map_err(|e| protocol_error(format!("precommitments: {e}"), vec![party]))
-            });
-        match announced {
-            Ok(announced) => {
-                let created = Instant::now();
-                self.with_state(|state| {
-                    if let Some(parties) = state.nonces.get_mut(&(tenant, key_id)) {
-                        let queue = parties.entry(party).or_default();
-                        queue.extend(announced.into_iter().map(|p| NonceEntry {
-                            id: p.nonce_id,
-                            commitments: p.commitments,
-                            created,
-                        }));
-                    }
-                });
-                true
-            }
-            Err(error) => {
-                tracing::warn!(%error, party_index = party, "precommitting nonces failed");
-                false
-            }
-        }
-    }
-
-    /// A signer set whose members all hold a fresh precommitted nonce for the key, with one
-    /// nonce taken from each (so no other request can pick the same ones).
-    fn take_nonces(
-        &self,
-        tenant: &str,
-        key_id: &str,
-        exclude: &[u16],
-        t: usize,
-    ) -> Option<(Vec<u16>, Vec<NonceEntry>)> {
-        let key = (tenant.to_string(), key_id.to_string());
-        let candidates: Vec<u16> = self
-            .with_state(|state| {
-                let parties = state.nonces.get_mut(&key)?;
-                Some(
-                    parties
-                        .iter_mut()
-                        .filter_map(|(party, queue)| {
-                            queue.retain(|entry| entry.created.elapsed() < NONCE_USE_WINDOW);
-                            (!queue.is_empty()
-                                && !exclude.contains(party)
-                                && self.health.available(*party))
-                            .then_some(*party)
-                        })
-                        .collect(),
-                )
-            })
-            .flatten()?;
-        if candidates.len() < t {
-            return None;
-        }
-        let signers = self.pick(candidates, t);
-        let entries: Option<Vec<NonceEntry>> = self
-            .with_state(|state| {
-                let parties = state.nonces.get_mut(&key)?;
-                signers
-                    .iter()
-                    .map(|party| parties.get_mut(party).and_then(VecDeque::pop_front))
-                    .collect()
-            })
-            .flatten();
-        entries.map(|entries| (signers, entries))
-    }
-
     /// Refreshes readiness from the parties' statuses. Returns whether auxiliary info should
     /// be generated now (every party has primes, none has aux info).
     pub async fn refresh_status(&self) -> bool {
         let mut statuses = Vec::new();
+        let mut epochs = Vec::new();
         for link in &self.links {
             let index = link.index();
             // An open breaker is left alone until its cooldown ends; then this poll is the
@@ -811,6 +688,7 @@ impl Coordinator {
             match tokio::time::timeout(Duration::from_secs(5), link.status()).await {
                 Ok(Ok(status)) => {
                     self.health.record_success(index, started.elapsed());
+                    epochs.push((index, status.epoch));
                     statuses.push(status);
                 }
                 Ok(Err(error)) => {
@@ -820,6 +698,7 @@ impl Coordinator {
                 Err(_) => self.health.record_failure(index),
             }
         }
+        self.note_epochs(&epochs).await;
         let parties_ready = u16::try_from(statuses.len()).unwrap_or(0);
         let all_answer = statuses.len() == self.links.len();
         let all_aux = all_answer && statuses.iter().all(|s| s.aux_ready);
@@ -905,156 +784,6 @@ impl Coordinator {
         }
     }
 
-    /// Tops up the presignature pool of one key that is below its target, if any.
-    pub async fn refill_presignatures_once(&self) -> bool {
-        let target = self.config.presignatures_per_key;
-        let wanted = self
-            .with_state(|state| {
-                // The emptiest pool first; among equals, the key used most recently.
-                state
-                    .presignatures
-                    .iter()
-                    .filter(|(_, queue)| queue.len() < target)
-                    .min_by_key(|(key, queue)| {
-                        (
-                            queue.len(),
-                            std::cmp::Reverse(state.last_used.get(*key).copied()),
-                        )
-                    })
-                    .map(|(key, _)| key.clone())
-            })
-            .flatten();
-        let Some((tenant, key_id)) = wanted else {
-            return false;
-        };
-        let Ok(signers) = self.signer_set(&[]) else {
-            return false;
-        };
-        let presignature_id = hex::encode(session_id().get(..16).unwrap_or_default());
-        let started = Instant::now();
-        let kind = SessionKind::EcdsaPresign {
-            tenant: tenant.clone(),
-            key_id: key_id.clone(),
-            presignature_id: presignature_id.clone(),
-            signers_at_keygen: signers.clone(),
-        };
-        match self
-            .relay(signers.clone(), kind, self.config.session_timeout)
-            .await
-        {
-            Ok(outputs) => {
-                let Some(first) = outputs.first().cloned() else {
-                    return false;
-                };
-                if outputs.iter().any(|o| o != &first) {
-                    tracing::error!(
-                        key_id,
-                        "parties disagree on presignature public data; discarded"
-                    );
-                    return false;
-                }
-                self.with_state(|state| {
-                    if let Some(queue) = state.presignatures.get_mut(&(tenant, key_id)) {
-                        queue.push_back(PresignatureEntry {
-                            id: presignature_id,
-                            signers,
-                        });
-                    }
-                });
-                PoolMetrics::add(&self.metrics.presignatures_generated, 1);
-                PoolMetrics::add(
-                    &self.metrics.presignature_generation_micros,
-                    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                );
-                true
-            }
-            Err(error) => {
-                PoolMetrics::add(&self.metrics.presignature_failures, 1);
-                tracing::warn!(%error, key_id, "presignature generation failed");
-                false
-            }
-        }
-    }
-
-    /// Rebuilds the presignature index from what the parties hold: a presignature is usable
-    /// when every one of its signers still has it; one that some signer lost (consumed before
-    /// a crash, say) is deleted at the others. Runs once every party answers, so "missing"
-    /// really means missing. Returns whether the index is loaded.
-    pub async fn load_presignatures(&self) -> bool {
-        let _loading = self.load_lock.lock().await;
-        if self.with_state(|s| s.presignatures_loaded).unwrap_or(true) {
-            return true;
-        }
-        let Ok(all) = self.all_parties() else {
-            return false;
-        };
-        let mut held: HashMap<ecdsa::ListedPresignature, Vec<u16>> = HashMap::new();
-        for index in all {
-            let listed = match self
-                .relay(
-                    vec![index],
-                    SessionKind::ListPresignatures,
-                    self.config.session_timeout,
-                )
-                .await
-                .and_then(|outputs| {
-                    let output = outputs.first().cloned().unwrap_or_default();
-                    serde_json::from_slice::<Vec<ecdsa::ListedPresignature>>(&output)
-                        .map_err(|e| protocol_error(format!("presignature list: {e}"), vec![index]))
-                }) {
-                Ok(listed) => listed,
-                Err(error) => {
-                    tracing::warn!(%error, party_index = index, "listing presignatures failed");
-                    return false;
-                }
-            };
-            for entry in listed {
-                held.entry(entry).or_default().push(index);
-            }
-        }
-        let mut usable = 0usize;
-        let mut orphans: HashMap<u16, Vec<String>> = HashMap::new();
-        self.with_state(|state| {
-            for (entry, holders) in &held {
-                if entry.signers.iter().all(|s| holders.contains(s)) {
-                    let key = (entry.tenant.clone(), entry.key_id.clone());
-                    state
-                        .presignatures
-                        .entry(key)
-                        .or_default()
-                        .push_back(PresignatureEntry {
-                            id: entry.presignature_id.clone(),
-                            signers: entry.signers.clone(),
-                        });
-                    usable += 1;
-                } else {
-                    for holder in holders {
-                        orphans.entry(*holder).or_default().push(entry.record_id());
-                    }
-                }
-            }
-            state.presignatures_loaded = true;
-        });
-        for (index, record_ids) in orphans {
-            let count = u64::try_from(record_ids.len()).unwrap_or(u64::MAX);
-            match self
-                .relay(
-                    vec![index],
-                    SessionKind::DiscardPresignatures { record_ids },
-                    self.config.session_timeout,
-                )
-                .await
-            {
-                Ok(_) => PoolMetrics::add(&self.metrics.presignatures_discarded, count),
-                Err(error) => {
-                    tracing::warn!(%error, party_index = index, "discarding orphaned presignatures failed")
-                }
-            }
-        }
-        tracing::info!(usable, "presignature index rebuilt from the parties");
-        true
-    }
-
     /// Background upkeep: readiness, aux info, the presignature index, refills. One heavy job
     /// at a time; refills wait while live requests run and take at most
     /// `refill_time_share` of wall time, so they never starve live requests.
@@ -1103,73 +832,6 @@ impl Coordinator {
     /// Pool counters and histograms (for `/metrics`).
     pub fn metrics(&self) -> &PoolMetrics {
         &self.metrics
-    }
-
-    /// Presignatures ready per key: (tenant, key id, ready).
-    pub fn presignature_depths(&self) -> Vec<(String, String, usize)> {
-        self.with_state(|state| {
-            state
-                .presignatures
-                .iter()
-                .map(|((tenant, key), queue)| (tenant.clone(), key.clone(), queue.len()))
-                .collect()
-        })
-        .unwrap_or_default()
-    }
-
-    /// The presignatures ready for a key: (id, signer set), in the order they will be used.
-    pub fn presignatures(&self, tenant: &str, key_id: &str) -> Vec<(String, Vec<u16>)> {
-        self.with_state(|state| {
-            state
-                .presignatures
-                .get(&(tenant.to_string(), key_id.to_string()))
-                .map(|queue| {
-                    queue
-                        .iter()
-                        .map(|entry| (entry.id.clone(), entry.signers.clone()))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-        .unwrap_or_default()
-    }
-
-    fn track_key(&self, tenant: &str, key_id: &str) {
-        if self.config.presignatures_per_key == 0 {
-            return;
-        }
-        self.with_state(|state| {
-            let key = (tenant.to_string(), key_id.to_string());
-            state
-                .last_used
-                .insert(key.clone(), std::time::Instant::now());
-            state.presignatures.entry(key).or_default();
-        });
-    }
-
-    /// Presignatures ready for a key (for metrics and tests).
-    pub fn presignatures_ready(&self, tenant: &str, key_id: &str) -> usize {
-        self.with_state(|state| {
-            state
-                .presignatures
-                .get(&(tenant.to_string(), key_id.to_string()))
-                .map_or(0, VecDeque::len)
-        })
-        .unwrap_or(0)
-    }
-
-    /// Takes the first presignature of a key whose signers are all available now.
-    fn take_presignature(&self, tenant: &str, key_id: &str) -> Option<PresignatureEntry> {
-        self.with_state(|state| {
-            let queue = state
-                .presignatures
-                .get_mut(&(tenant.to_string(), key_id.to_string()))?;
-            let position = queue
-                .iter()
-                .position(|entry| entry.signers.iter().all(|&i| self.health.available(i)))?;
-            queue.remove(position)
-        })
-        .flatten()
     }
 
     /// Signs `digest`. A payload with a preimage (`preimage`, which hashes to `digest`) may
@@ -1225,6 +887,9 @@ impl Coordinator {
                 // The presignature is spent either way; fall back to interactive signing.
                 Err(error) => {
                     tracing::warn!(%error, "presigned signing failed; signing interactively");
+                    // A signer that restarted no longer holds this presignature or any other
+                    // made before: drop them all now, not one failed signing at a time.
+                    self.check_epochs(&entry.signers).await;
                     if let SignerError::ProtocolFailed { culprits, .. } = error {
                         excluded.extend(culprits);
                     }
@@ -1319,6 +984,7 @@ impl Coordinator {
                 Err(error @ SignerError::Custody(_)) => return Err(error),
                 Err(error) => {
                     tracing::warn!(%error, "one-round FROST signing failed; running both rounds");
+                    self.check_epochs(&signers).await;
                     if let SignerError::ProtocolFailed { culprits, .. } = error {
                         excluded.extend(culprits);
                     }
