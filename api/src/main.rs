@@ -233,6 +233,9 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
         "waas listening on http://{listen} (data in {})",
         data_dir.display()
     );
+    if let Some(port) = application.metrics_port() {
+        println!("/metrics served on its own listener, port {port} (metrics_listen)");
+    }
     if let Some(token) = application.generated_operator_token() {
         println!();
         println!("  Operator token (shown once; only its hash is stored):");
