@@ -4,7 +4,8 @@
 //! throughput under concurrency, and what a presignature costs each node in CPU time.
 //! Prints min / p50 / p95 / p99 / max per operation.
 //!
-//! Run: `cargo bench -p waas-api --bench signer_pool` (release). The pool is seeded with the
+//! Run: `cargo bench -p waas-api --bench signer_pool` (release); the nodes are reached over
+//! TLS unless `WAAS_BENCH_TRANSPORT=h2c`. The pool is seeded with the
 //! test prime fixture and generates its aux info first (about a minute), in-process; the
 //! party directories are then handed to the three node processes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -22,6 +23,11 @@ use waas_signer::IdentityKey;
 use waas_signer::metrics::PoolMetrics;
 
 const WALLETS: usize = 20;
+
+/// `signer.transport` for the API and the nodes: `tls` unless `WAAS_BENCH_TRANSPORT` says.
+fn transport() -> String {
+    std::env::var("WAAS_BENCH_TRANSPORT").unwrap_or_else(|_| "tls".into())
+}
 
 struct Node(Child);
 
@@ -71,12 +77,13 @@ fn start_node(root: &Path, index: u16, port: u16, authority: &str, peers: &[Stri
         &config,
         format!(
             "data_dir = \"{root}\"\n[signer]\nparties = 3\nthreshold = 2\ngenerate_primes = false\n\
-             spare_primes = 0\n[node]\nindex = {index}\nlisten = \"127.0.0.1:{port}\"\n\
+             spare_primes = 0\ntransport = \"{transport}\"\n[node]\nindex = {index}\nlisten = \"127.0.0.1:{port}\"\n\
              dir = \"{root}/party-{party}\"\nauthority_public_keys = [\"{authority}\"]\n\
              peer_public_keys = [{peers}]\n[log]\nlevel = \"error\"\n",
             root = root.display(),
             party = index + 1,
             peers = peers.join(", "),
+            transport = transport(),
         ),
     )
     .unwrap();
@@ -100,6 +107,7 @@ fn start_node(root: &Path, index: u16, port: u16, authority: &str, peers: &[Stri
 async fn api(dir: &Path, nodes: &[NodeAddress], presignatures: usize, nonces: usize) -> Running {
     let mut settings = common::settings(dir, presignatures);
     settings.signer.nodes = nodes.to_vec();
+    settings.signer.transport = transport();
     settings.signer.frost_nonces_per_party = nonces;
     settings.signer.refill_time_share = 1.0;
     start_with(settings).await
@@ -173,7 +181,15 @@ async fn main() {
         .collect();
     let addresses: Vec<NodeAddress> = (0..3)
         .map(|i| NodeAddress {
-            url: format!("http://127.0.0.1:{}", ports[i]),
+            url: format!(
+                "{}://127.0.0.1:{}",
+                if transport() == "h2c" {
+                    "http"
+                } else {
+                    "https"
+                },
+                ports[i]
+            ),
             public_key: peers[i].clone(),
         })
         .collect();
