@@ -496,11 +496,12 @@ pub async fn assert_no_plaintext_secrets(app: &TestApp) {
     }
 }
 
-/// A presignature consumed at a party cannot be used again, even by a caller that knows its
-/// id; the API still signs (falling back to interactive signing).
+/// A presignature lives only in the memory of the party processes that made it (ADR 0009):
+/// no party store holds one, and a second process on a party's store (as after a restore)
+/// cannot use it, even with the id and a fresh, valid authorization; the pool then signs
+/// from it exactly once.
 #[tokio::test]
 async fn a_presignature_is_used_at_most_once() {
-    use waas_core::ports::ShareStore;
     use waas_signer::secure::{self, EventVerifier};
     use waas_signer::{
         IdentityKey, LocalPartyLink, PartyConfig, PartyEvent, PartyLink, PartyNode, PartyTrust,
@@ -514,59 +515,50 @@ async fn a_presignature_is_used_at_most_once() {
     let wallet_id = wallet.body["id"].as_str().unwrap().to_string();
     let address = wallet.body["address"].as_str().unwrap().to_lowercase();
     wait_for_presignature(&app, &tenant_id, &wallet_id).await;
-
-    // Open party 1's store as a second process would, and find a presignature of this key.
-    let authority = IdentityKey::open(&app.data_dir.join("authority.key")).unwrap();
-    let mut found = None;
-    for index in 0u16..3 {
-        let dir = app.data_dir.join(format!("party-{}", index + 1));
-        let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
-        let store = std::sync::Arc::new(waas_store::PartyStore::new(
-            waas_store::connect_party_store(&url).await.unwrap(),
-        ));
-        let ids = store.list_ids("cggmp-presignature").await.unwrap();
-        if let Some(id) = ids.into_iter().find(|id| id.starts_with(&wallet_id)) {
-            let protector =
-                waas_custody::LocalKeyProtector::open_or_create(&dir.join("kek.key")).unwrap();
-            let peers = (1..=3)
-                .map(|p| {
-                    IdentityKey::open(&app.data_dir.join(format!("party-{p}/identity.key")))
-                        .unwrap()
-                        .public()
-                })
-                .collect();
-            let node = PartyNode::new(
-                PartyConfig {
-                    index,
-                    parties: 3,
-                    spare_primes: 0,
-                    generate_primes: false,
-                },
-                store,
-                waas_custody::ProtectorSet::single(std::sync::Arc::new(protector)),
-                PartyTrust {
-                    identity: std::sync::Arc::new(
-                        IdentityKey::open(&dir.join("identity.key")).unwrap(),
-                    ),
-                    authorities: vec![authority.public()],
-                    peers,
-                },
-            );
-            found = Some((index, id, node));
-            break;
-        }
+    let (presignature_id, signers) = app
+        .coordinator
+        .presignatures(&tenant_id, &wallet_id)
+        .remove(0);
+    for (_, kind, id, _) in crate::helpers::party_records(&app).await {
+        assert_ne!(kind, "cggmp-presignature", "a stored presignature: {id}");
     }
-    let (index, record_id, node) = found.expect("a presignature at some party");
-    // Record ids are `<key>/<presignature>/<signer set>`.
-    let parts: Vec<&str> = record_id.split('/').collect();
-    let presignature_id = parts[1].to_string();
-    let signers: Vec<u16> = parts[2].split('-').map(|s| s.parse().unwrap()).collect();
-    let node = std::sync::Arc::new(node);
+
+    // Open a signer's store as a second process would (same store, key file and identity).
+    let index = signers[0];
+    let authority = IdentityKey::open(&app.data_dir.join("authority.key")).unwrap();
+    let dir = app.data_dir.join(format!("party-{}", index + 1));
+    let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
+    let store = std::sync::Arc::new(waas_store::PartyStore::new(
+        waas_store::connect_party_store(&url).await.unwrap(),
+    ));
+    let protector = waas_custody::LocalKeyProtector::open_or_create(&dir.join("kek.key")).unwrap();
+    let peers = (1..=3)
+        .map(|p| {
+            IdentityKey::open(&app.data_dir.join(format!("party-{p}/identity.key")))
+                .unwrap()
+                .public()
+        })
+        .collect();
+    let node = std::sync::Arc::new(PartyNode::new(
+        PartyConfig {
+            index,
+            parties: 3,
+            spare_primes: 0,
+            generate_primes: false,
+        },
+        store,
+        waas_custody::ProtectorSet::single(std::sync::Arc::new(protector)),
+        PartyTrust {
+            identity: std::sync::Arc::new(IdentityKey::open(&dir.join("identity.key")).unwrap()),
+            authorities: vec![authority.public()],
+            peers,
+        },
+    ));
     let node_key = node.identity();
     let link = LocalPartyLink::new(node);
-    let use_it = |session: u8| {
-        // A fresh authorization each time: the refusal must come from the spent
-        // presignature, not from a replayed authorization.
+    // A fresh authorization each time: a refusal must come from the presignature, not from
+    // a replayed authorization.
+    for session in [9u8, 10] {
         let start = SessionStart {
             session_id: [session; 32],
             participants: signers.clone(),
@@ -581,39 +573,41 @@ async fn a_presignature_is_used_at_most_once() {
             quorum: None,
         };
         let signed = secure::sign_start(&start, &authority).unwrap();
-        let link = &link;
-        async move {
-            let mut session = link.open(signed).await.unwrap();
-            let event = session.from_party.recv().await.unwrap();
-            EventVerifier::new(node_key, start.session_id, index)
-                .verify(&event)
-                .unwrap()
+        let mut session = link.open(signed).await.unwrap();
+        let event = session.from_party.recv().await.unwrap();
+        match EventVerifier::new(node_key, start.session_id, index)
+            .verify(&event)
+            .unwrap()
+        {
+            PartyEvent::Failed { reason, .. } => assert!(
+                reason.contains("presignature") && reason.contains("unknown or already used"),
+                "{reason}"
+            ),
+            other => panic!("a second process must not use the presignature: {other:?}"),
         }
-    };
-    assert!(
-        matches!(use_it(9).await, PartyEvent::Output(_)),
-        "first use issues a partial signature"
-    );
-    match use_it(10).await {
-        PartyEvent::Failed { reason, .. } => assert!(
-            reason.contains("presignature") && reason.contains("already used"),
-            "{reason}"
-        ),
-        other => panic!("second use must fail, got {other:?}"),
     }
 
-    // The coordinator may pick that presignature next: the party refuses, and the API still
-    // returns a valid signature through interactive signing.
-    let digest = waas_wallets::personal_sign_digest(b"after reuse attempt");
+    // The pool signs from it, once: it leaves the index, and the signature verifies.
+    let hits =
+        || waas_signer::metrics::PoolMetrics::get(&app.coordinator.metrics().presignature_hits);
+    let hits_before = hits();
+    let digest = waas_wallets::personal_sign_digest(b"from the presignature");
     let signed = sign(
         &app,
         &key,
         &wallet_id,
-        json!({"kind": "message", "message": "after reuse attempt"}),
+        json!({"kind": "message", "message": "from the presignature"}),
     )
     .await;
     assert_eq!(
         recover_address(&digest, signed["signature"].as_str().unwrap()),
         address
+    );
+    assert_eq!(hits(), hits_before + 1);
+    assert!(
+        !app.coordinator
+            .presignatures(&tenant_id, &wallet_id)
+            .iter()
+            .any(|(id, _)| *id == presignature_id)
     );
 }

@@ -302,10 +302,32 @@ async fn a_coordinator_drops_the_presignatures_of_a_restarted_party() {
     );
     assert_eq!(PoolMetrics::get(&pool.metrics().presignatures_discarded), 1);
 
-    // A fresh presignature (made by the restarted party's new process) signs.
+    // A fresh presignature (made by the restarted party's new process) signs, once.
     assert!(pool.refill_presignatures_once().await);
-    let (_, payload, _) = payloads(5).swap_remove(1);
+    let (fresh_id, fresh_signers) = pool.presignatures(&tenant, &key_id).remove(0);
+    let (_, payload, digest) = payloads(5).swap_remove(1);
+    let SignPayload::PersonalMessage(message) = payload.clone() else {
+        panic!("payload 1 is a personal message")
+    };
     let signed = pool.sign(request(&key, payload, None)).await.unwrap();
-    assert_eq!(signed.signers.len(), 2);
+    assert_eq!(signed.signers, fresh_signers);
     assert_eq!(PoolMetrics::get(&pool.metrics().presignature_hits), 1);
+    // Asked again under a fresh, valid authorization, each signer refuses it.
+    let current: Vec<Arc<PartyNode>> = links.iter().map(|link| link.node()).collect();
+    for &signer in &fresh_signers {
+        let again = start(
+            SessionKind::EcdsaSignPresigned {
+                tenant: tenant.clone(),
+                key_id: key_id.clone(),
+                presignature_id: fresh_id.clone(),
+                digest,
+                preimage: Some(waas_signer::Preimage::PersonalMessage(message.clone())),
+            },
+            fresh_signers.clone(),
+            60,
+        );
+        let signed = secure::sign_start(&again, &keys.authority).unwrap();
+        let reason = refusal(first_event(&current, &keys, signer, again.session_id, signed).await);
+        assert!(reason.contains("unknown or already used"), "{reason}");
+    }
 }
