@@ -1,9 +1,12 @@
 //! The real `waas` binary, crashed by its fault-injection hook right after a transaction
 //! send and before the answer is stored, then restarted on the same database: the request
-//! confirms once, from the one signature made before the crash.
+//! confirms once, from the one signature made before the crash. After the restart the RPC
+//! endpoint would refuse a resend as underpriced: a process that did not know the send
+//! happened would sign again; this one looks the hash up and sends nothing.
 
 use crate::anvil::{Anvil, CHAIN_ID, ETH, hex_u128};
 use crate::helpers::{OPERATOR_TOKEN, copy_warm_parties, fixture_primes, unique_dir};
+use crate::rpc_proxy::{Proxy, Trap};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -111,7 +114,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn write_config(dir: &Path, port: u16, anvil: &Anvil) -> std::path::PathBuf {
+fn write_config(dir: &Path, port: u16, rpc_url: &str) -> std::path::PathBuf {
     let config = dir.join("waas.toml");
     std::fs::write(
         &config,
@@ -132,12 +135,11 @@ level = "warn"
 name = "anvil"
 chain = "evm"
 chain_id = {CHAIN_ID}
-rpc_urls = ["{anvil}"]
+rpc_urls = ["{rpc_url}"]
 rpc_timeout_ms = 5000
 "#,
             dir = dir.display(),
             primes = fixture_primes().display(),
-            anvil = anvil.url,
         ),
     )
     .unwrap();
@@ -147,10 +149,11 @@ rpc_timeout_ms = 5000
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_after_the_send_is_resolved_by_a_lookup_not_a_new_signature() {
     let anvil = Anvil::start().await;
+    let proxy = Proxy::start(&anvil.url).await;
     let dir = unique_dir("crash");
     copy_warm_parties(&dir).await;
     let port = free_port();
-    let config = write_config(&dir, port, &anvil);
+    let config = write_config(&dir, port, &proxy.url);
 
     let mut server = Server::start(
         &config,
@@ -215,7 +218,13 @@ async fn a_crash_after_the_send_is_resolved_by_a_lookup_not_a_new_signature() {
             .await,
     );
     assert_eq!(sent, 1);
+    assert_eq!(proxy.sends().len(), 1);
     drop(server);
+    // Were the bytes sent again, the endpoint would now refuse them for their fees.
+    proxy.arm(Trap::Refuse(
+        -32000,
+        "fee too low: gas tip cap 1, minimum needed 2".into(),
+    ));
 
     // Restarted on the same data directory and database, without the fault.
     let server = Server::start(&config, port, &[]);
@@ -253,6 +262,11 @@ async fn a_crash_after_the_send_is_resolved_by_a_lookup_not_a_new_signature() {
         "one transaction from the wallet"
     );
     assert_eq!(anvil.balance(bob).await, ETH, "paid once");
+    assert_eq!(
+        proxy.sends().len(),
+        1,
+        "looked up after the restart, not resent"
+    );
 
     // The event log: one signature, and the broadcast found by a lookup.
     let events = server.get("/v1/events?limit=100", &key).await;
