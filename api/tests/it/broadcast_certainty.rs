@@ -2,7 +2,9 @@
 //! RPC URL forwards the transaction to the node and times out, the second refuses the same
 //! bytes ("fee too low", "nonce too low", "blockhash not found" — a lagging or differently
 //! configured node). Each time exactly one transaction is included, the request ends
-//! `confirmed` with its hash, and no second signature exists for the request.
+//! `confirmed` with its hash, and no second signature exists for the request. A definite
+//! low-fee refusal (nothing sent before) is signed again at the same nonce only, with the
+//! refused attempt kept.
 
 use crate::anvil::{Anvil, CHAIN_ID, ETH, hex_u128};
 use crate::chains::{confirmed, events_of};
@@ -68,6 +70,19 @@ async fn evm_a_refusal_after_a_timed_out_send_never_pays_twice() {
     ];
     let mut proxies = Vec::new();
     let mut networks = Vec::new();
+    // A definite refusal for low fees, with nothing sent anywhere before: signed again at
+    // the same nonce with higher fees; the refused attempt stays tracked.
+    let (refusing, behind) = (
+        Proxy::start(&anvil.url).await,
+        Proxy::start(&anvil.url).await,
+    );
+    networks.push(proxied_network(
+        "evm-refused",
+        waas_core::Chain::Evm,
+        Some(CHAIN_ID),
+        &refusing,
+        &behind,
+    ));
     for (name, _) in cases {
         let (first, second) = (
             Proxy::start(&anvil.url).await,
@@ -138,6 +153,61 @@ async fn evm_a_refusal_after_a_timed_out_send_never_pays_twice() {
             Some(u64::try_from(nonce_before).unwrap())
         );
     }
+
+    refusing.arm(Trap::Refuse(-32000, "transaction underpriced".into()));
+    let to = "0x0000000000000000000000000000000000000fee";
+    let created = app
+        .post(
+            &path,
+            &key,
+            json!({"network": "evm-refused", "to": to, "amount": "0.1"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap();
+    let done = confirmed(&app, &key, id).await;
+    let attempts = done["chain_execution"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "the refused attempt stays: {done}");
+    let fee = |a: &Value| {
+        a["max_fee_per_gas"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+    };
+    assert!(
+        fee(&attempts[1]) > fee(&attempts[0]) * 9 / 8,
+        "signed again with fees a replacement needs: {done}"
+    );
+    assert_eq!(
+        done["chain_execution"]["included_hash"],
+        attempts[1]["hash"]
+    );
+    let refused = anvil
+        .rpc("eth_getTransactionByHash", json!([attempts[0]["hash"]]))
+        .await;
+    assert!(refused.is_null(), "the refused one never reached the node");
+    let included = anvil
+        .rpc("eth_getTransactionByHash", json!([attempts[1]["hash"]]))
+        .await;
+    assert_eq!(
+        hex_u128(&included["nonce"]),
+        u128::from(done["chain_execution"]["nonce"].as_u64().unwrap()),
+        "at the request's one nonce"
+    );
+    assert_eq!(
+        events_about(&app, &key, "transaction.repriced", id)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        events_about(&app, &key, "transaction.signed", id)
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(anvil.balance(to).await, ETH / 10, "paid once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

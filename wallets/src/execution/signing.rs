@@ -253,10 +253,20 @@ impl Executor {
             Ok(intent) => intent,
             Err(reason) => return self.fail(request, &reason, true).await,
         };
-        let prepared = match client
-            .prepare(&intent, request.execution.nonce, FeeChoice::Suggested)
-            .await
-        {
+        // Signing again at a nonce an earlier attempt holds (fees refused): beat that
+        // attempt's fees as a replacement must, so repeated refusals climb to the caps
+        // instead of signing the same fees again.
+        let previous = request
+            .execution
+            .attempts
+            .last()
+            .filter(|a| a.nonce.is_some() && a.nonce == request.execution.nonce)
+            .and_then(|a| a.fees);
+        let fees = match previous {
+            Some(previous) => FeeChoice::Replace { previous },
+            None => FeeChoice::Suggested,
+        };
+        let prepared = match client.prepare(&intent, request.execution.nonce, fees).await {
             Ok(prepared) => prepared,
             Err(error @ ChainError::Unavailable { .. }) => {
                 return self.note(request, error.to_string()).await;
