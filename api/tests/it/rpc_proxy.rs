@@ -108,17 +108,36 @@ async fn proxy(
     axum::Json(forward().await)
 }
 
-/// A TCP server that accepts connections and never answers (an RPC endpoint that hangs).
-pub async fn hanging_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    url
+/// An RPC endpoint that accepts connections and drops them at once (a fast failure)
+/// until `hang` is called; from then on it holds every connection and never answers.
+pub struct HangingEndpoint {
+    pub url: String,
+    hanging: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HangingEndpoint {
+    pub async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let hanging = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = hanging.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    held.push(socket);
+                }
+            }
+        });
+        Self { url, hanging }
+    }
+
+    /// From now on, never answer.
+    pub fn hang(&self) {
+        self.hanging
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
