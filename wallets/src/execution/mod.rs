@@ -85,6 +85,9 @@ pub struct Executor {
     /// Signing sessions this executor runs at once: the pool's capacity is finite, and a
     /// burst of requests should queue here rather than time out in the pool.
     signing_slots: tokio::sync::Semaphore,
+    /// The requests this executor is driving now (with their network when the polling loop
+    /// started the drive): one drive per request in this process, whatever the lease.
+    running: sweeps::Running,
 }
 
 /// Default for `signing_slots`.
@@ -138,6 +141,7 @@ impl Executor {
             clock,
             lease: chrono::Duration::seconds(120),
             signing_slots: tokio::sync::Semaphore::new(CONCURRENT_SIGNINGS),
+            running: sweeps::Running::default(),
         }
     }
 
@@ -152,6 +156,14 @@ impl Executor {
 
     /// Drives one request as far as it can go now, unless another worker holds it.
     pub async fn drive(&self, tenant: TenantId, id: TransactionId) -> Result<(), WalletsError> {
+        let Some(_running) = self.running.enter(id, None) else {
+            return Ok(());
+        };
+        self.drive_entered(tenant, id).await
+    }
+
+    /// `drive`, for a request already entered in `running`.
+    async fn drive_entered(&self, tenant: TenantId, id: TransactionId) -> Result<(), WalletsError> {
         let now = self.clock.now();
         if !self.repository.claim(id, now, now + self.lease).await? {
             return Ok(());

@@ -16,13 +16,55 @@ const DRIVES_PER_NETWORK: usize = 8;
 /// Requests one poll reads (drives already running are leased, so they are not among them).
 const CANDIDATES: u64 = 64;
 
-/// The drives this executor is running: request → network.
-type Running = Arc<Mutex<HashMap<TransactionId, String>>>;
+/// The drives an executor is running: request → network (when the polling loop started
+/// it). Shared by the loop and by drives started elsewhere (a request driven on creation),
+/// so one process never drives a request twice at once, even past a short lease.
+#[derive(Debug, Default)]
+pub(super) struct Running(Mutex<HashMap<TransactionId, Option<String>>>);
 
-fn running(map: &Running) -> std::sync::MutexGuard<'_, HashMap<TransactionId, String>> {
-    // A drive that panicked is contained before it could poison this; stay usable anyway.
-    map.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// A request entered in `Running`; leaves it when dropped (also when its task is aborted).
+pub(super) struct Entered<'a> {
+    running: &'a Running,
+    id: TransactionId,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.running.map().remove(&self.id);
+    }
+}
+
+impl Running {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TransactionId, Option<String>>> {
+        // A drive that panicked is contained before it could poison this; stay usable.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Enters `id` unless it is being driven already.
+    pub(super) fn enter(&self, id: TransactionId, network: Option<&str>) -> Option<Entered<'_>> {
+        self.try_insert(id, network)
+            .then_some(Entered { running: self, id })
+    }
+
+    fn try_insert(&self, id: TransactionId, network: Option<&str>) -> bool {
+        let mut map = self.map();
+        if map.contains_key(&id) {
+            return false;
+        }
+        if let Some(network) = network {
+            let on_network = map
+                .values()
+                .filter(|n| n.as_deref() == Some(network))
+                .count();
+            if on_network >= DRIVES_PER_NETWORK {
+                return false;
+            }
+        }
+        map.insert(id, network.map(str::to_string));
+        true
+    }
 }
 
 impl Executor {
@@ -30,10 +72,9 @@ impl Executor {
     /// future stops the loop and every drive it started.
     pub async fn run_sweeps(self: Arc<Self>, every: Duration) {
         let mut drives = tokio::task::JoinSet::new();
-        let busy: Running = Arc::default();
         loop {
             while drives.try_join_next().is_some() {}
-            if let Err(error) = self.start_drives(&mut drives, &busy).await {
+            if let Err(error) = self.start_drives(&mut drives).await {
                 tracing::warn!(%error, "transaction executor sweep failed");
             }
             tokio::time::sleep(every).await;
@@ -45,30 +86,25 @@ impl Executor {
     async fn start_drives(
         self: &Arc<Self>,
         drives: &mut tokio::task::JoinSet<()>,
-        busy: &Running,
     ) -> Result<usize, crate::service::WalletsError> {
         let picked = self.repository.moving(self.clock.now(), CANDIDATES).await?;
         let mut started = 0;
         for request in picked {
-            {
-                let mut busy = running(busy);
-                if busy.contains_key(&request.id) {
-                    continue;
-                }
-                let on_network = busy.values().filter(|n| **n == request.network).count();
-                if on_network >= DRIVES_PER_NETWORK {
-                    continue;
-                }
-                busy.insert(request.id, request.network.clone());
+            // Entered here, so the per-network count holds before the task runs; the task
+            // takes the entry over and leaves it when done.
+            if !self.running.try_insert(request.id, Some(&request.network)) {
+                continue;
             }
             let executor = self.clone();
-            let busy = busy.clone();
             drives.spawn(async move {
                 let id = request.id;
-                if let Err(error) = executor.drive(request.tenant_id, id).await {
+                let _entered = Entered {
+                    running: &executor.running,
+                    id,
+                };
+                if let Err(error) = executor.drive_entered(request.tenant_id, id).await {
                     tracing::warn!(%id, %error, "driving a transaction request failed; it is retried");
                 }
-                running(&busy).remove(&id);
             });
             started += 1;
         }
