@@ -50,6 +50,11 @@ pub struct Settings {
     /// How often the executor looks for transactions to move on (sign, send, confirm), in
     /// milliseconds (`WAAS_CHAIN_POLL_MS`).
     pub chain_poll_ms: u64,
+    /// Seconds a worker holds a transaction request it drives (`WAAS_CHAIN_LEASE_SECS`,
+    /// default 120). After a crash the request is taken up again once this has passed; with
+    /// several API processes on one database it must exceed the longest drive (a signing
+    /// session plus a few RPC timeouts).
+    pub chain_lease_secs: u64,
 }
 
 /// One signer node (`waas signer`): one party per process.
@@ -209,6 +214,7 @@ impl Settings {
             .set_default("signer.transport", "tls")?
             .set_default("approval_window_secs", 86_400)?
             .set_default("chain_poll_ms", 1_000)?
+            .set_default("chain_lease_secs", 120)?
             .set_default("log.format", "json")?
             .set_default("log.level", "info")?;
         if let Some(file) = file {

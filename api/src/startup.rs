@@ -384,12 +384,17 @@ impl Application {
             waas_chains::Networks::from_config(&settings.networks)
                 .map_err(|e| anyhow::anyhow!("networks: {e}"))?,
         );
-        let executor = Arc::new(Executor::new(
-            Arc::new(store.clone()),
-            wallets.clone(),
-            networks.clone(),
-            Arc::new(SystemClock),
-        ));
+        let executor = Arc::new(
+            Executor::new(
+                Arc::new(store.clone()),
+                wallets.clone(),
+                networks.clone(),
+                Arc::new(SystemClock),
+            )
+            .with_lease(chrono::Duration::seconds(
+                i64::try_from(settings.chain_lease_secs.max(1)).unwrap_or(i64::MAX),
+            )),
+        );
         background.0.push(spawn_executor(
             executor.clone(),
             Duration::from_millis(settings.chain_poll_ms.max(10)),
@@ -560,20 +565,11 @@ fn app_router(state: AppState, routes: Router<AppState>) -> Router {
         )
 }
 
-/// Moves transactions on (sign, send, confirm) every `every`, a few at a time.
+/// Moves transactions on (sign, send, confirm): polls every `every` and drives what it
+/// picks without waiting for slow drives (`Executor::run_sweeps`).
 fn spawn_executor(executor: Arc<Executor>, every: Duration) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Err(error) = executor.sweep(CONCURRENT_DRIVES).await {
-                tracing::warn!(%error, "transaction executor sweep failed");
-            }
-            tokio::time::sleep(every).await;
-        }
-    })
+    tokio::spawn(executor.run_sweeps(every))
 }
-
-/// Requests one sweep drives at once.
-const CONCURRENT_DRIVES: u64 = 16;
 
 /// SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

@@ -635,7 +635,9 @@ pub struct ChainExecution {
     /// Signing: the fees needed now are above the network's caps (`last_error` says
     /// which); nothing is signed until they fit, and it is retried.
     pub stuck: bool,
-    /// A broadcast timed out and has not been resolved yet.
+    /// A send may have reached the network with no definite answer yet (set before every
+    /// send; cleared by an answer or by a lookup that finds the transaction). While set,
+    /// every attempt is looked up before anything is sent or signed again.
     pub outcome_unknown: bool,
     /// Times the signed transaction was sent again because the network had lost it.
     pub rebroadcasts: u32,

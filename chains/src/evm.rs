@@ -3,7 +3,7 @@
 //! broadcast and looked up through an [`RpcPool`].
 
 use crate::fees;
-use crate::rpc::RpcPool;
+use crate::rpc::{Endpoint, RpcPool, SendAnswer};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256};
@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use std::str::FromStr;
 use waas_core::ports::{
     AccountNonces, Balance, BroadcastError, ChainClient, ChainError, EndpointHealth, FeeChoice,
-    FeeEstimate, Fees, Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx,
-    TxIntent, TypedDataHasher, TypedDataHashes,
+    FeeEstimate, Fees, Lookup, NetworkInfo, Prepared, Rejection, SignPayload, SignatureOutput,
+    SignedTx, Survey, TxIntent, TxRef, TypedDataHasher, TypedDataHashes,
 };
 
 /// `transfer(address,uint256)`.
@@ -130,6 +130,21 @@ fn already_known(message: &str) -> bool {
     ]
     .iter()
     .any(|needle| message.contains(needle))
+}
+
+/// How a node's error to `eth_sendRawTransaction` reads.
+fn classify_send(message: &str) -> SendAnswer {
+    if already_known(message) {
+        return SendAnswer::AlreadyKnown;
+    }
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("nonce too low") {
+        SendAnswer::Refused(Rejection::NonceUsed)
+    } else if underpriced(message) {
+        SendAnswer::Refused(Rejection::Underpriced)
+    } else {
+        SendAnswer::Refused(Rejection::Other)
+    }
 }
 
 /// `previous × 9/8`, rounded up, plus one: what nodes require of a replacement.
@@ -403,48 +418,41 @@ impl ChainClient for EvmClient {
     async fn broadcast(&self, tx: &SignedTx) -> Result<(), BroadcastError> {
         let raw = format!("0x{}", hex::encode(&tx.raw));
         self.rpc
-            .send_transaction(
-                "eth_sendRawTransaction",
-                json!([raw]),
-                already_known,
-                underpriced,
-            )
+            .send_transaction("eth_sendRawTransaction", json!([raw]), classify_send)
             .await
     }
 
-    async fn lookup(&self, hash: &str, _valid_until: Option<u64>) -> Result<Lookup, ChainError> {
-        let receipt = self
-            .rpc
-            .request("eth_getTransactionReceipt", json!([hash]))
-            .await?;
-        if !receipt.is_null() {
-            let block = quantity_u64(&receipt["blockNumber"], "block number")?;
-            let head = quantity_u64(
-                &self.rpc.request("eth_blockNumber", json!([])).await?,
-                "block number",
-            )?;
-            let fee = match (
-                quantity(&receipt["gasUsed"], "gas used"),
-                quantity(&receipt["effectiveGasPrice"], "gas price"),
-            ) {
-                (Ok(gas), Ok(price)) => gas.checked_mul(price),
-                _ => None,
-            };
-            return Ok(Lookup::Included {
-                block,
-                confirmations: head.saturating_sub(block).saturating_add(1),
-                success: receipt["status"].as_str() == Some("0x1"),
-                fee,
-            });
+    async fn lookup(&self, hash: &str, valid_until: Option<u64>) -> Result<Lookup, ChainError> {
+        let tx = TxRef {
+            hash: hash.to_string(),
+            valid_until,
+        };
+        self.survey(std::slice::from_ref(&tx), None)
+            .await?
+            .lookups
+            .pop()
+            .ok_or_else(|| ChainError::Rejected("no lookup made".into()))
+    }
+
+    async fn survey(
+        &self,
+        txs: &[TxRef],
+        sender: Option<(&str, u64)>,
+    ) -> Result<Survey, ChainError> {
+        let sender = match sender {
+            Some((address, nonce)) => Some((parse_address(address)?, nonce)),
+            None => None,
+        };
+        let mut failures = Vec::new();
+        for endpoint in self.rpc.endpoints() {
+            match survey_on(&endpoint, txs, sender).await {
+                Err(ChainError::Unavailable { detail, .. }) => failures.push(detail),
+                answer => return answer,
+            }
         }
-        let transaction = self
-            .rpc
-            .request("eth_getTransactionByHash", json!([hash]))
-            .await?;
-        Ok(if transaction.is_null() {
-            Lookup::NotFound
-        } else {
-            Lookup::Pending
+        Err(ChainError::Unavailable {
+            network: self.info.name.clone(),
+            detail: failures.join("; "),
         })
     }
 
@@ -512,4 +520,68 @@ pub fn typed_data_hash(document: &Value) -> Result<[u8; 32], String> {
         .eip712_signing_hash()
         .map(|hash| hash.0)
         .map_err(|e| format!("cannot hash the typed data: {e}"))
+}
+
+/// `ChainClient::survey` on one endpoint: the sender's mined nonce count first, then every
+/// hash (a receipt, else the pool).
+async fn survey_on(
+    endpoint: &Endpoint<'_>,
+    txs: &[TxRef],
+    sender: Option<(Address, u64)>,
+) -> Result<Survey, ChainError> {
+    let nonce_used = match sender {
+        Some((address, nonce)) => {
+            let mined = endpoint
+                .request("eth_getTransactionCount", json!([address, "latest"]))
+                .await?;
+            quantity_u64(&mined, "nonce")? > nonce
+        }
+        None => false,
+    };
+    let mut head = None;
+    let mut lookups = Vec::with_capacity(txs.len());
+    for tx in txs {
+        let receipt = endpoint
+            .request("eth_getTransactionReceipt", json!([tx.hash]))
+            .await?;
+        if !receipt.is_null() {
+            let block = quantity_u64(&receipt["blockNumber"], "block number")?;
+            let head = match head {
+                Some(head) => head,
+                None => {
+                    let number = quantity_u64(
+                        &endpoint.request("eth_blockNumber", json!([])).await?,
+                        "block number",
+                    )?;
+                    *head.insert(number)
+                }
+            };
+            let fee = match (
+                quantity(&receipt["gasUsed"], "gas used"),
+                quantity(&receipt["effectiveGasPrice"], "gas price"),
+            ) {
+                (Ok(gas), Ok(price)) => gas.checked_mul(price),
+                _ => None,
+            };
+            lookups.push(Lookup::Included {
+                block,
+                confirmations: head.saturating_sub(block).saturating_add(1),
+                success: receipt["status"].as_str() == Some("0x1"),
+                fee,
+            });
+            continue;
+        }
+        let transaction = endpoint
+            .request("eth_getTransactionByHash", json!([tx.hash]))
+            .await?;
+        lookups.push(if transaction.is_null() {
+            Lookup::NotFound
+        } else {
+            Lookup::Pending
+        });
+    }
+    Ok(Survey {
+        lookups,
+        nonce_used,
+    })
 }

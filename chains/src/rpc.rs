@@ -7,15 +7,23 @@
 //! shut after the endpoints come back.
 //!
 //! Sending a transaction is different: a request that timed out may have reached the node.
-//! `send_raw` keeps trying the other URLs with the *same bytes* (the same hash, so at most
-//! one can ever be included) and reports an unknown outcome if none of them gave a definite
-//! answer, so the caller looks the hash up before anything else.
+//! `send_transaction` keeps trying the other URLs with the *same bytes* (the same hash, so
+//! at most one can ever be included) and reports an unknown outcome if none of them gave a
+//! definite answer, so the caller looks the hash up before anything else. Once one URL may
+//! have received the bytes, a later URL's refusal ("blockhash not found", "fee too low",
+//! "nonce too low": a lagging or differently configured node) is no longer definite: the
+//! result stays an unknown outcome. Only acceptance ("already known" included) is final.
+//!
+//! Verdicts that combine several reads ("this nonce is used and none of these hashes is
+//! in a block") must come from one node: [`RpcPool::endpoints`] hands out the endpoints
+//! one by one, in the same order, so a client can run every read on one and fail over as
+//! a whole.
 
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use waas_core::health::PoolHealth;
-use waas_core::ports::{BroadcastError, ChainError, EndpointHealth};
+use waas_core::ports::{BroadcastError, ChainError, EndpointHealth, Rejection};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -197,19 +205,35 @@ impl RpcPool {
         }
     }
 
-    /// Calls `method` on the first endpoint that answers.
-    pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
-        let body = json!({
+    fn body(&self, method: &str, params: Value) -> Value {
+        json!({
             "jsonrpc": "2.0",
             "id": self.next_id.fetch_add(1, Ordering::Relaxed),
             "method": method,
             "params": params,
-        });
+        })
+    }
+
+    /// Calls `method` on the first endpoint that answers.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        self.call_tracked(method, params).await.answer
+    }
+
+    /// `call`, also telling whether an endpoint tried before the one that answered may
+    /// have received the request (and the failures met on the way).
+    async fn call_tracked(&self, method: &str, params: Value) -> Tracked {
+        let body = self.body(method, params);
         let mut failures = Vec::new();
         let mut maybe_sent = false;
         for index in self.order() {
             match self.attempt(index, &body).await {
-                Attempt::Answer(answer) => return answer,
+                Attempt::Answer(answer) => {
+                    return Tracked {
+                        answer,
+                        earlier_maybe_sent: maybe_sent,
+                        failures,
+                    };
+                }
                 Attempt::NoAnswer {
                     detail,
                     maybe_sent: sent,
@@ -220,11 +244,70 @@ impl RpcPool {
                 }
             }
         }
-        Err(RpcError::Unreachable {
-            detail: failures.join("; "),
-            maybe_sent,
-        })
+        Tracked {
+            answer: Err(RpcError::Unreachable {
+                detail: failures.join("; "),
+                maybe_sent,
+            }),
+            earlier_maybe_sent: maybe_sent,
+            failures: Vec::new(),
+        }
     }
+
+    /// The endpoints in the order calls try them (healthy first), each to be asked on its
+    /// own: a client that needs several answers from one node runs them all on one
+    /// endpoint and moves to the next only as a whole.
+    pub fn endpoints(&self) -> Vec<Endpoint<'_>> {
+        self.order()
+            .into_iter()
+            .map(|index| Endpoint { pool: self, index })
+            .collect()
+    }
+}
+
+/// One endpoint of a pool (`RpcPool::endpoints`); its calls count in the pool's health.
+#[derive(Clone, Copy, Debug)]
+pub struct Endpoint<'a> {
+    pool: &'a RpcPool,
+    index: u16,
+}
+
+impl Endpoint<'_> {
+    /// Calls `method` on this endpoint only.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let body = self.pool.body(method, params);
+        match self.pool.attempt(self.index, &body).await {
+            Attempt::Answer(answer) => answer,
+            Attempt::NoAnswer { detail, maybe_sent } => {
+                Err(RpcError::Unreachable { detail, maybe_sent })
+            }
+        }
+    }
+
+    /// `call`, with failures as chain errors (as `RpcPool::request`).
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, ChainError> {
+        self.call(method, params)
+            .await
+            .map_err(|error| self.pool.chain_error(error))
+    }
+}
+
+/// A call's answer and what happened before it.
+struct Tracked {
+    answer: Result<Value, RpcError>,
+    /// An endpoint tried before the one that answered may have received the request.
+    earlier_maybe_sent: bool,
+    /// Why the endpoints before the one that answered failed.
+    failures: Vec<String>,
+}
+
+/// How a node's JSON-RPC error to a sent transaction reads (`RpcPool::send_transaction`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendAnswer {
+    /// The node has this very transaction: accepted.
+    AlreadyKnown,
+    /// A refusal.
+    Refused(Rejection),
 }
 
 impl RpcPool {
@@ -233,30 +316,49 @@ impl RpcPool {
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, ChainError> {
         self.call(method, params)
             .await
-            .map_err(|error| match error {
-                RpcError::Unreachable { detail, .. } => self.unavailable(detail),
-                RpcError::Node { message, .. } => ChainError::Rejected(message),
-            })
+            .map_err(|error| self.chain_error(error))
     }
 
-    /// Sends a signed transaction. A node's error is acceptance when `already_known` says
-    /// the node has this very transaction, and an `underpriced` refusal when
-    /// `underpriced` says its fees (or its blockhash) must be renewed. No answer after a
-    /// request may have been sent is an unknown outcome.
+    fn chain_error(&self, error: RpcError) -> ChainError {
+        match error {
+            RpcError::Unreachable { detail, .. } => self.unavailable(detail),
+            RpcError::Node { message, .. } => ChainError::Rejected(message),
+        }
+    }
+
+    /// Sends a signed transaction. `classify` reads a node's error: acceptance when the
+    /// node already has this very transaction, else what the refusal is about. A refusal
+    /// is final only when no endpoint tried before may have received the bytes; otherwise,
+    /// and when no endpoint answered after one may have received them, the outcome is
+    /// unknown.
     pub async fn send_transaction(
         &self,
         method: &str,
         params: Value,
-        already_known: fn(&str) -> bool,
-        underpriced: fn(&str) -> bool,
+        classify: fn(&str) -> SendAnswer,
     ) -> Result<(), BroadcastError> {
-        match self.call(method, params).await {
+        let Tracked {
+            answer,
+            earlier_maybe_sent,
+            failures,
+        } = self.call_tracked(method, params).await;
+        match answer {
             Ok(_) => Ok(()),
-            Err(RpcError::Node { message, .. }) if already_known(&message) => Ok(()),
-            Err(RpcError::Node { message, .. }) => Err(BroadcastError::Rejected {
-                underpriced: underpriced(&message),
-                reason: message,
-            }),
+            Err(RpcError::Node { message, .. }) => match classify(&message) {
+                SendAnswer::AlreadyKnown => Ok(()),
+                SendAnswer::Refused(_) if earlier_maybe_sent => {
+                    tracing::warn!(network = %self.network, refusal = %message, "an endpoint refused a transaction another may have received: outcome unknown");
+                    Err(BroadcastError::Unknown(format!(
+                        "{}; then a node refused it ({message}), which does not undo the \
+                         earlier send",
+                        failures.join("; ")
+                    )))
+                }
+                SendAnswer::Refused(rejection) => Err(BroadcastError::Rejected {
+                    reason: message,
+                    rejection,
+                }),
+            },
             Err(RpcError::Unreachable {
                 detail,
                 maybe_sent: true,

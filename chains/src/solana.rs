@@ -3,14 +3,16 @@
 //! through the JSON-RPC pool (`getLatestBlockhash`, `sendTransaction`,
 //! `getSignatureStatuses`, `getBlockHeight`, `getBalance`).
 //!
-//! A transaction can land only while its blockhash is recent: `lookup` reports `Expired`
-//! once the chain has passed the transaction's last valid block height, and the executor
-//! then builds and signs a new one under the same request.
+//! A transaction can land only while its blockhash is recent: `survey` reports `Expired`
+//! once the chain has passed the transaction's last valid block height — the height and
+//! the signature status read from the same node — and the executor then builds and signs a
+//! new one under the same request. A refusal ("blockhash not found") is never taken as
+//! expiry: a lagging node does not know a fresh blockhash yet.
 
 use crate::fees::format_units;
-use crate::rpc::RpcPool;
+use crate::rpc::{Endpoint, RpcPool, SendAnswer};
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{Value, json};
 use solana_hash::Hash;
 use solana_message::Message;
 use solana_pubkey::Pubkey;
@@ -19,7 +21,8 @@ use solana_transaction::Transaction;
 use std::str::FromStr;
 use waas_core::ports::{
     AccountNonces, Balance, BroadcastError, ChainClient, ChainError, EndpointHealth, FeeChoice,
-    FeeEstimate, Lookup, NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TxIntent,
+    FeeEstimate, Lookup, NetworkInfo, Prepared, Rejection, SignPayload, SignatureOutput, SignedTx,
+    Survey, TxIntent, TxRef,
 };
 
 /// One Solana network (a validator cluster).
@@ -99,17 +102,19 @@ impl SolanaClient {
     }
 }
 
-/// Whether a refusal means the node already has this transaction.
-fn already_processed(message: &str) -> bool {
-    message
-        .to_ascii_lowercase()
-        .contains("already been processed")
-}
-
-/// Whether a refusal means the blockhash is no longer usable (build and sign again).
-fn stale_blockhash(message: &str) -> bool {
+/// How a node's error to `sendTransaction` reads. A blockhash the node does not know is
+/// not proof that it expired: a lagging node does not know a new one yet. Only the
+/// executor's lookup (height past the last valid height, on the node asked about the
+/// signature) decides that.
+fn classify_send(message: &str) -> SendAnswer {
     let message = message.to_ascii_lowercase();
-    message.contains("blockhash not found") || message.contains("block height exceeded")
+    if message.contains("already been processed") {
+        SendAnswer::AlreadyKnown
+    } else if message.contains("blockhash not found") || message.contains("block height exceeded") {
+        SendAnswer::Refused(Rejection::Blockhash)
+    } else {
+        SendAnswer::Refused(Rejection::Other)
+    }
 }
 
 #[async_trait]
@@ -211,51 +216,39 @@ impl ChainClient for SolanaClient {
         use base64::Engine;
         let encoded = base64::engine::general_purpose::STANDARD.encode(&tx.raw);
         let params = json!([encoded, {"encoding": "base64", "preflightCommitment": "confirmed"}]);
-        // A stale blockhash is renewed the way low fees are on EVM: build and sign again.
         self.rpc
-            .send_transaction(
-                "sendTransaction",
-                params,
-                already_processed,
-                stale_blockhash,
-            )
+            .send_transaction("sendTransaction", params, classify_send)
             .await
     }
 
     async fn lookup(&self, hash: &str, valid_until: Option<u64>) -> Result<Lookup, ChainError> {
-        // The height first: a transaction included after this read shows in the status read
-        // next, so one that landed is never reported expired.
-        let height = match valid_until {
-            Some(_) => Some(self.block_height().await?),
-            None => None,
+        let tx = TxRef {
+            hash: hash.to_string(),
+            valid_until,
         };
-        let statuses = self
-            .rpc
-            .request(
-                "getSignatureStatuses",
-                json!([[hash], {"searchTransactionHistory": true}]),
-            )
-            .await?;
-        let status = &statuses["value"][0];
-        if status.is_null() {
-            if let (Some(valid_until), Some(height)) = (valid_until, height)
-                && height > valid_until
-            {
-                return Ok(Lookup::Expired);
+        self.survey(std::slice::from_ref(&tx), None)
+            .await?
+            .lookups
+            .pop()
+            .ok_or_else(|| malformed("signature status"))
+    }
+
+    /// Every signature's status and the block height, from one endpoint.
+    async fn survey(
+        &self,
+        txs: &[TxRef],
+        _sender: Option<(&str, u64)>,
+    ) -> Result<Survey, ChainError> {
+        let mut failures = Vec::new();
+        for endpoint in self.rpc.endpoints() {
+            match survey_on(&endpoint, txs).await {
+                Err(ChainError::Unavailable { detail, .. }) => failures.push(detail),
+                answer => return answer,
             }
-            return Ok(Lookup::NotFound);
         }
-        let slot = status["slot"].as_u64().ok_or_else(|| malformed("slot"))?;
-        let confirmations = match status["confirmationStatus"].as_str() {
-            // Finalized: as confirmed as it gets.
-            Some("finalized") => u64::MAX,
-            _ => status["confirmations"].as_u64().map_or(u64::MAX, |c| c + 1),
-        };
-        Ok(Lookup::Included {
-            block: slot,
-            confirmations,
-            success: status["err"].is_null(),
-            fee: None,
+        Err(ChainError::Unavailable {
+            network: self.info.name.clone(),
+            detail: failures.join("; "),
         })
     }
 
@@ -277,4 +270,65 @@ impl ChainClient for SolanaClient {
             decimals: self.info.native_decimals,
         }])
     }
+}
+
+/// `ChainClient::survey` on one endpoint. The height first: a transaction included after
+/// this read shows in the status read next, so one that landed is never reported expired;
+/// and both come from the same node, so a node that lags cannot call a transaction
+/// expired that a node ahead of it has in a block.
+async fn survey_on(endpoint: &Endpoint<'_>, txs: &[TxRef]) -> Result<Survey, ChainError> {
+    if txs.is_empty() {
+        return Ok(Survey {
+            lookups: Vec::new(),
+            nonce_used: false,
+        });
+    }
+    let height = if txs.iter().any(|tx| tx.valid_until.is_some()) {
+        Some(
+            endpoint
+                .request("getBlockHeight", json!([{"commitment": "confirmed"}]))
+                .await?
+                .as_u64()
+                .ok_or_else(|| malformed("block height"))?,
+        )
+    } else {
+        None
+    };
+    let hashes: Vec<&str> = txs.iter().map(|tx| tx.hash.as_str()).collect();
+    let statuses = endpoint
+        .request(
+            "getSignatureStatuses",
+            json!([hashes, {"searchTransactionHistory": true}]),
+        )
+        .await?;
+    let mut lookups = Vec::with_capacity(txs.len());
+    for (index, tx) in txs.iter().enumerate() {
+        let status = statuses["value"].get(index).unwrap_or(&Value::Null);
+        if status.is_null() {
+            let expired =
+                matches!((tx.valid_until, height), (Some(until), Some(height)) if height > until);
+            lookups.push(if expired {
+                Lookup::Expired
+            } else {
+                Lookup::NotFound
+            });
+            continue;
+        }
+        let slot = status["slot"].as_u64().ok_or_else(|| malformed("slot"))?;
+        let confirmations = match status["confirmationStatus"].as_str() {
+            // Finalized: as confirmed as it gets.
+            Some("finalized") => u64::MAX,
+            _ => status["confirmations"].as_u64().map_or(u64::MAX, |c| c + 1),
+        };
+        lookups.push(Lookup::Included {
+            block: slot,
+            confirmations,
+            success: status["err"].is_null(),
+            fee: None,
+        });
+    }
+    Ok(Survey {
+        lookups,
+        nonce_used: false,
+    })
 }

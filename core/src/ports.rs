@@ -545,16 +545,81 @@ pub enum ChainError {
 #[derive(Debug, thiserror::Error)]
 pub enum BroadcastError {
     /// The transaction may or may not have reached the network (timeout, connection lost
-    /// after sending). Look its hash up before anything else; resending the same bytes is
-    /// safe, signing anew is not.
+    /// after sending, a 5xx, or a refusal from one endpoint after another may have taken
+    /// it). Look its hash up before anything else; resending the same bytes is safe,
+    /// signing anew is not.
     #[error("outcome unknown: {0}")]
     Unknown(String),
     /// Nothing was sent: no endpoint reachable.
     #[error(transparent)]
     Unavailable(ChainError),
-    /// The network refused it; `underpriced` when its fees are too low to enter the pool.
+    /// The one endpoint that received it refused it, and no endpoint before it may have
+    /// taken it. `rejection` says what the refusal was about.
     #[error("rejected: {reason}")]
-    Rejected { reason: String, underpriced: bool },
+    Rejected {
+        reason: String,
+        rejection: Rejection,
+    },
+}
+
+/// What a node's refusal of a transaction was about. A refusal is one node's view: it
+/// never proves by itself that the signed bytes can never be included (a lagging node may
+/// not know the blockhash yet, or the nonce's transaction may be ours).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// The fees are too low to enter (or to replace in) the node's pool (EVM).
+    Underpriced,
+    /// The node has a transaction at this nonce in a block already (EVM: "nonce too low").
+    NonceUsed,
+    /// The node does not know the blockhash, or its block height passed the transaction's
+    /// last valid height (Solana).
+    Blockhash,
+    /// Anything else (insufficient funds, invalid transaction).
+    Other,
+}
+
+/// A signed transaction to look up: its hash and, on Solana, its last valid block height.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRef {
+    pub hash: String,
+    pub valid_until: Option<u64>,
+}
+
+/// Every attempt of a request looked up on one endpoint (`ChainClient::survey`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Survey {
+    /// One per transaction asked about, in the same order.
+    pub lookups: Vec<Lookup>,
+    /// EVM: that endpoint's chain has a block transaction at the sender's nonce (its mined
+    /// nonce count is above it), read before the lookups. With no lookup `Included`, the
+    /// nonce was taken by a transaction that is none of ours.
+    pub nonce_used: bool,
+}
+
+impl Survey {
+    /// The first transaction found in a block, with its index.
+    pub fn included(&self) -> Option<(usize, &Lookup)> {
+        self.lookups
+            .iter()
+            .enumerate()
+            .find(|(_, lookup)| matches!(lookup, Lookup::Included { .. }))
+    }
+
+    /// Some transaction is in a node's pool or in a block.
+    pub fn any_known(&self) -> bool {
+        self.lookups
+            .iter()
+            .any(|l| matches!(l, Lookup::Pending | Lookup::Included { .. }))
+    }
+
+    /// None of the transactions can ever be included: every one is expired (Solana), or
+    /// their nonce is taken by another transaction (EVM). Never true for an empty survey.
+    pub fn none_can_land(&self) -> bool {
+        if self.lookups.is_empty() || self.any_known() {
+            return false;
+        }
+        self.nonce_used || self.lookups.iter().all(|l| *l == Lookup::Expired)
+    }
 }
 
 /// Where a transaction stands on chain.
@@ -638,6 +703,16 @@ pub trait ChainClient: Send + Sync + fmt::Debug {
     async fn broadcast(&self, tx: &SignedTx) -> Result<(), BroadcastError>;
     /// Where `hash` stands; `valid_until` is the transaction's expiry height, if any.
     async fn lookup(&self, hash: &str, valid_until: Option<u64>) -> Result<Lookup, ChainError>;
+    /// Where each of `txs` stands, every answer read from one endpoint (failing over only as
+    /// a whole), so a verdict that a transaction can never land is never made of one node's
+    /// height or nonce and another node's missing transaction. Solana: the block height is
+    /// read first, then every signature's status. EVM with `sender` (address, nonce): the
+    /// mined nonce count is read first, then every hash.
+    async fn survey(
+        &self,
+        txs: &[TxRef],
+        sender: Option<(&str, u64)>,
+    ) -> Result<Survey, ChainError>;
     /// Native and token balances of `address`.
     async fn balances(&self, address: &str) -> Result<Vec<Balance>, ChainError>;
 }

@@ -14,9 +14,9 @@ use waas_core::ports::{AccountNonces, Page, PageRequest, RepositoryError};
 use waas_core::{TenantId, TransactionId, WalletId};
 use waas_policy::Decimal;
 use waas_wallets::{
-    Approval, Change, Decide, Execution, NonceBook, NonceTransition, RecentSpend, Refusal,
-    RequestKind, StateOf, TransactionRepository, TransactionRequest, TransactionState, Transition,
-    decision_events,
+    Approval, Change, Decide, Execution, MovingRequest, NonceBook, NonceTransition, RecentSpend,
+    Refusal, RequestKind, StateOf, TransactionRepository, TransactionRequest, TransactionState,
+    Transition, decision_events,
 };
 
 fn to_domain(row: transactions::Model) -> Result<TransactionRequest, RepositoryError> {
@@ -354,36 +354,70 @@ impl TransactionRepository for SqlStore {
         &self,
         now: DateTime<Utc>,
         limit: u64,
-    ) -> Result<Vec<(TenantId, TransactionId)>, RepositoryError> {
+    ) -> Result<Vec<MovingRequest>, RepositoryError> {
+        use sea_orm::ConnectionTrait;
+        use sea_orm::sea_query::{Alias, Order, Query};
         let states = TransactionState::MOVING.map(|s| s.as_str().to_string());
-        let rows: Vec<(String, String)> = transactions::Entity::find()
-            .select_only()
-            .column(transactions::Column::TenantId)
-            .column(transactions::Column::Id)
-            .filter(transactions::Column::State.is_in(states))
-            // A signed signature request is finished.
-            .filter(
-                Condition::any()
-                    .add(transactions::Column::Signature.is_null())
-                    .add(transactions::Column::State.ne(TransactionState::Signed.as_str())),
+        // Each request's turn within its (tenant, network): 1 for the oldest, 2 for the
+        // next… Ordering by turn first deals one request to every pair before a second one
+        // to any (PostgreSQL and SQLite ≥ 3.25 both have window functions).
+        let mut inner = Query::select();
+        inner
+            .columns([
+                transactions::Column::TenantId,
+                transactions::Column::Id,
+                transactions::Column::Network,
+                transactions::Column::CreatedAt,
+            ])
+            .expr_as(
+                Expr::cust(
+                    "ROW_NUMBER() OVER (PARTITION BY tenant_id, network ORDER BY created_at, id)",
+                ),
+                Alias::new("turn"),
             )
-            .filter(
-                Condition::any()
-                    .add(transactions::Column::ClaimedUntil.is_null())
-                    .add(transactions::Column::ClaimedUntil.lt(now)),
-            )
-            .order_by_asc(transactions::Column::CreatedAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(db_error)?;
+            .from(transactions::Entity)
+            .cond_where(
+                Condition::all()
+                    .add(transactions::Column::State.is_in(states))
+                    // A signed signature request is finished.
+                    .add(
+                        Condition::any()
+                            .add(transactions::Column::Signature.is_null())
+                            .add(transactions::Column::State.ne(TransactionState::Signed.as_str())),
+                    )
+                    .add(
+                        Condition::any()
+                            .add(transactions::Column::ClaimedUntil.is_null())
+                            .add(transactions::Column::ClaimedUntil.lt(now)),
+                    ),
+            );
+        let mut outer = Query::select();
+        outer
+            .columns([
+                Alias::new("tenant_id"),
+                Alias::new("id"),
+                Alias::new("network"),
+            ])
+            .from_subquery(inner, Alias::new("moving"))
+            .order_by(Alias::new("turn"), Order::Asc)
+            .order_by(Alias::new("created_at"), Order::Asc)
+            .order_by(Alias::new("id"), Order::Asc)
+            .limit(limit);
+        let statement = self.db.get_database_backend().build(&outer);
+        let rows = self.db.query_all_raw(statement).await.map_err(db_error)?;
         rows.into_iter()
-            .map(|(tenant, id)| {
-                Ok((
-                    TenantId::parse(&tenant).ok_or_else(|| corrupt("transaction tenant"))?,
-                    TransactionId::parse(&id).ok_or_else(|| corrupt("transaction id"))?,
-                ))
+            .map(|row| {
+                let text = |column: &str| {
+                    row.try_get::<String>("", column)
+                        .map_err(|_| corrupt("moving transaction row"))
+                };
+                Ok(MovingRequest {
+                    tenant_id: TenantId::parse(&text("tenant_id")?)
+                        .ok_or_else(|| corrupt("transaction tenant"))?,
+                    id: TransactionId::parse(&text("id")?)
+                        .ok_or_else(|| corrupt("transaction id"))?,
+                    network: text("network")?,
+                })
             })
             .collect()
     }

@@ -4,6 +4,8 @@
 
 mod evm;
 mod execution;
+mod execution_model;
+mod fault;
 mod model;
 mod policies;
 mod service;
@@ -12,7 +14,8 @@ mod signatures;
 mod transactions;
 
 pub use evm::{eip55_checksum, evm_address, personal_sign_digest};
-pub use execution::{Attempt, Execution, Executor, NonceBook, Purpose, base_units};
+pub use execution::Executor;
+pub use execution_model::{Attempt, Execution, NonceBook, Purpose, base_units};
 pub use model::{Wallet, WalletRepository};
 pub use policies::{
     PolicyDraft, PolicyRepository, PolicyService, PolicyVersion, PriceOracle, Simulation,
@@ -21,8 +24,8 @@ pub use policies::{
 pub use service::{WalletService, WalletsError};
 pub use signature_model::{SignInput, SignatureRequest, SignatureResult};
 pub use transactions::{
-    Approval, Change, Decide, NewTransaction, NonceTransition, RecentSpend, Refusal, RequestKind,
-    StateOf, TransactionRepository, TransactionRequest, TransactionService, TransactionState,
-    Transition, decision_events, event_kind,
+    Approval, Change, Decide, MovingRequest, NewTransaction, NonceTransition, RecentSpend, Refusal,
+    RequestKind, StateOf, TransactionRepository, TransactionRequest, TransactionService,
+    TransactionState, Transition, decision_events, event_kind,
 };
 pub use waas_policy::SignatureKind;

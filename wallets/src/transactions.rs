@@ -10,7 +10,7 @@
 //! Signature requests (`signatures.rs`) are requests of the same store and life: their
 //! `signature` field says what to sign, and they end at `signed` or `failed`.
 
-use crate::execution::{Execution, base_units};
+use crate::execution_model::{Execution, base_units};
 use crate::policies::{PolicyService, PriceOracle};
 use crate::service::WalletsError;
 use async_trait::async_trait;
@@ -370,12 +370,23 @@ pub trait TransactionRepository: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<bool, RepositoryError>;
     async fn unclaim(&self, id: TransactionId) -> Result<(), RepositoryError>;
-    /// Requests in a moving state with no running lease, oldest first.
+    /// Up to `limit` requests in a moving state with no running lease, picked fairly:
+    /// round-robin across (tenant, network) — the oldest of every pair, then the second
+    /// oldest of every pair, … — so one tenant's or one network's backlog never fills the
+    /// whole pick.
     async fn moving(
         &self,
         now: DateTime<Utc>,
         limit: u64,
-    ) -> Result<Vec<(TenantId, TransactionId)>, RepositoryError>;
+    ) -> Result<Vec<MovingRequest>, RepositoryError>;
+}
+
+/// A request the executor may drive (`TransactionRepository::moving`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MovingRequest {
+    pub tenant_id: TenantId,
+    pub id: TransactionId,
+    pub network: String,
 }
 
 /// What a client asks for.

@@ -5,6 +5,7 @@
 
 use crate::anvil::{Anvil, CHAIN_ID, ETH, hex_u128};
 use crate::helpers::*;
+use crate::rpc_proxy::{Proxy, Trap};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -323,96 +324,8 @@ async fn evm_transfers_reach_confirmed_on_anvil() {
     }
 }
 
-/// What the RPC proxy does to the next `eth_sendRawTransaction`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Trap {
-    /// Pass it on.
-    None,
-    /// Pass it on to the node, then never answer: the transaction is in, the caller
-    /// cannot know.
-    ForwardThenHang,
-    /// Never pass it on and never answer: the caller cannot know it was lost.
-    SwallowAndHang,
-}
-
-struct ProxyState {
-    upstream: String,
-    client: reqwest::Client,
-    trap: std::sync::Mutex<Trap>,
-    /// The raw transactions of every `eth_sendRawTransaction` received.
-    sends: std::sync::Mutex<Vec<String>>,
-}
-
-/// A JSON-RPC proxy in front of anvil that can make one broadcast time out.
-struct Proxy {
-    url: String,
-    state: std::sync::Arc<ProxyState>,
-}
-
-impl Proxy {
-    async fn start(upstream: &str) -> Self {
-        let state = std::sync::Arc::new(ProxyState {
-            upstream: upstream.into(),
-            client: reqwest::Client::new(),
-            trap: std::sync::Mutex::new(Trap::None),
-            sends: std::sync::Mutex::new(Vec::new()),
-        });
-        let app = axum::Router::new()
-            .route("/", axum::routing::post(proxy))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, state }
-    }
-
-    fn arm(&self, trap: Trap) {
-        *self.state.trap.lock().unwrap() = trap;
-    }
-
-    fn sends(&self) -> Vec<String> {
-        self.state.sends.lock().unwrap().clone()
-    }
-}
-
-async fn proxy(
-    axum::extract::State(state): axum::extract::State<std::sync::Arc<ProxyState>>,
-    axum::Json(body): axum::Json<Value>,
-) -> axum::Json<Value> {
-    let forward = || async {
-        let reply = state
-            .client
-            .post(&state.upstream)
-            .json(&body)
-            .send()
-            .await
-            .expect("anvil");
-        reply.json::<Value>().await.expect("anvil reply")
-    };
-    if body["method"] == "eth_sendRawTransaction" {
-        state
-            .sends
-            .lock()
-            .unwrap()
-            .push(body["params"][0].as_str().unwrap_or_default().to_string());
-        let trap = std::mem::replace(&mut *state.trap.lock().unwrap(), Trap::None);
-        let hang = || tokio::time::sleep(Duration::from_secs(30));
-        match trap {
-            Trap::None => {}
-            Trap::ForwardThenHang => {
-                forward().await;
-                hang().await;
-            }
-            Trap::SwallowAndHang => hang().await,
-        }
-    }
-    axum::Json(forward().await)
-}
-
 /// The events of one kind, oldest first.
-async fn events_of(app: &TestApp, key: &str, kind: &str) -> Vec<Value> {
+pub(crate) async fn events_of(app: &TestApp, key: &str, kind: &str) -> Vec<Value> {
     let mut events = all_events(app, key).await;
     events.retain(|e| e["kind"] == kind);
     events

@@ -110,6 +110,7 @@ pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
             unreachable_network("solana", waas_core::Chain::Solana, None),
         ],
         chain_poll_ms: 200,
+        chain_lease_secs: 120,
         log: LogSettings {
             format: "json".into(),
             level: "warn".into(),

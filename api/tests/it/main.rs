@@ -4,9 +4,12 @@
 
 mod anvil;
 mod api_keys;
+mod broadcast_certainty;
 mod chains;
 mod custody;
 mod errors;
+mod executor_crash;
+mod fairness;
 mod fee_caps;
 mod fixture;
 mod flow;
@@ -21,6 +24,7 @@ mod primes;
 mod production;
 mod restore;
 mod rotation;
+mod rpc_proxy;
 mod settings;
 mod signatures;
 mod solana;

@@ -14,7 +14,7 @@ use waas_chains::rpc::RpcPool;
 use waas_core::Chain;
 use waas_core::ports::{
     AccountNonces, BroadcastError, ChainClient, ChainError, FeeCaps, FeeChoice, Fees, Lookup,
-    NetworkInfo, Prepared, SignPayload, SignatureOutput, SignedTx, TokenInfo, TxIntent,
+    NetworkInfo, Prepared, Rejection, SignPayload, SignatureOutput, SignedTx, TokenInfo, TxIntent,
 };
 
 const CHAIN_ID: u64 = 31337;
@@ -609,37 +609,40 @@ async fn broadcast_sends_the_raw_bytes_and_classifies_the_reply() {
         vec![json!(["0x02f801"])]
     );
 
-    // (node message, Ok = accepted / Some(underpriced) = rejected)
-    let cases: [(&str, Result<(), bool>); 11] = [
+    // (node message, Ok = accepted / Err(what) = rejected)
+    let cases: [(&str, Result<(), Rejection>); 11] = [
         ("already known", Ok(())),
         ("Known transaction: 2c8f…", Ok(())),
         ("transaction already imported", Ok(())),
         ("ALREADY EXISTS", Ok(())),
-        ("replacement transaction underpriced", Err(true)),
-        ("transaction underpriced", Err(true)),
+        (
+            "replacement transaction underpriced",
+            Err(Rejection::Underpriced),
+        ),
+        ("transaction underpriced", Err(Rejection::Underpriced)),
         (
             "max fee per gas less than block base fee: address 0x…, maxFeePerGas: 1, baseFee: 7",
-            Err(true),
+            Err(Rejection::Underpriced),
         ),
-        ("FeeCap too low", Err(true)),
-        ("nonce too low: next nonce 5, tx nonce 4", Err(false)),
-        ("insufficient funds for gas * price + value", Err(false)),
-        ("intrinsic gas too low", Err(false)),
+        ("FeeCap too low", Err(Rejection::Underpriced)),
+        (
+            "nonce too low: next nonce 5, tx nonce 4",
+            Err(Rejection::NonceUsed),
+        ),
+        (
+            "insufficient funds for gas * price + value",
+            Err(Rejection::Other),
+        ),
+        ("intrinsic gas too low", Err(Rejection::Other)),
     ];
     for (message, expected) in cases {
         let node = Node::start(move |_, _| node_error(-32000, message)).await;
         let outcome = client(&[&node.url]).broadcast(&signed_tx()).await;
         match (expected, outcome) {
             (Ok(()), Ok(())) => {}
-            (
-                Err(expected),
-                Err(BroadcastError::Rejected {
-                    reason,
-                    underpriced,
-                }),
-            ) => {
-                assert_eq!(underpriced, expected, "{message}");
-                // The executor reads the reason (e.g. "nonce too low"): kept verbatim.
+            (Err(expected), Err(BroadcastError::Rejected { reason, rejection })) => {
+                assert_eq!(rejection, expected, "{message}");
+                // The reason is kept verbatim for the request's `last_error`.
                 assert_eq!(reason, message);
             }
             (expected, outcome) => panic!("{message}: expected {expected:?}, got {outcome:?}"),
@@ -658,7 +661,7 @@ async fn a_rejected_broadcast_is_not_retried_on_another_url() {
         matches!(
             outcome,
             Err(BroadcastError::Rejected {
-                underpriced: false,
+                rejection: Rejection::NonceUsed,
                 ..
             })
         ),
@@ -761,6 +764,84 @@ async fn lookup_reads_receipts_pool_and_confirmations() {
             .unwrap(),
         Lookup::Pending
     );
+}
+
+/// The verdict "another transaction took the nonce" is made of one node's answers only:
+/// a node that is ahead (nonce used) but cannot show our receipt is never combined with a
+/// node that lags, and the nonce is read before the hashes.
+#[tokio::test]
+async fn survey_reads_the_nonce_and_every_hash_on_one_node() {
+    use waas_core::ports::TxRef;
+    const WALLET: &str = "0x00000000000000000000000000000000000000aa";
+    let txs = |hashes: &[&str]| -> Vec<TxRef> {
+        hashes
+            .iter()
+            .map(|h| TxRef {
+                hash: h.to_string(),
+                valid_until: None,
+            })
+            .collect()
+    };
+    // Ahead: our nonce 4 is used (mined count 5), but the receipts time out there.
+    let ahead = Node::start(|method, _| match method {
+        "eth_getTransactionCount" => Reply::Result(json!("0x5")),
+        _ => Reply::Hang,
+    })
+    .await;
+    // Behind: nonce 4 not used yet, nothing known.
+    let behind = Node::start(|method, _| match method {
+        "eth_getTransactionCount" => Reply::Result(json!("0x4")),
+        "eth_getTransactionReceipt" | "eth_getTransactionByHash" => Reply::Result(Value::Null),
+        other => node_error(-32601, other),
+    })
+    .await;
+    let survey = within(
+        client(&[&ahead.url, &behind.url]).survey(&txs(&["0xaa", "0xbb"]), Some((WALLET, 4))),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !survey.nonce_used,
+        "the nonce count of the node that answered"
+    );
+    assert_eq!(survey.lookups, vec![Lookup::NotFound, Lookup::NotFound]);
+    assert!(!survey.none_can_land());
+    let order = behind.methods();
+    assert_eq!(
+        order[0], "eth_getTransactionCount",
+        "nonce first: {order:?}"
+    );
+
+    // One node: nonce used, our second attempt in a block → included, not dead.
+    let node = Node::start(|method, params| match method {
+        "eth_getTransactionCount" => Reply::Result(json!("0x5")),
+        "eth_getTransactionReceipt" if params[0] == "0xbb" => Reply::Result(json!({
+            "blockNumber": "0x10", "status": "0x1", "gasUsed": "0x5208",
+            "effectiveGasPrice": "0x1",
+        })),
+        "eth_getTransactionReceipt" | "eth_getTransactionByHash" => Reply::Result(Value::Null),
+        "eth_blockNumber" => Reply::Result(json!("0x10")),
+        other => node_error(-32601, other),
+    })
+    .await;
+    let survey = client(&[&node.url])
+        .survey(&txs(&["0xaa", "0xbb"]), Some((WALLET, 4)))
+        .await
+        .unwrap();
+    assert!(survey.nonce_used);
+    assert!(matches!(
+        survey.included(),
+        Some((1, Lookup::Included { .. }))
+    ));
+    assert!(!survey.none_can_land());
+
+    // One node: nonce used and none of ours anywhere → none can land.
+    let survey = client(&[&behind.url, &node.url])
+        .survey(&txs(&["0xaa"]), Some((WALLET, 3)))
+        .await
+        .unwrap();
+    assert!(survey.nonce_used, "behind has mined count 4 > 3");
+    assert!(survey.none_can_land());
 }
 
 #[tokio::test]

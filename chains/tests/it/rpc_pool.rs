@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use waas_chains::rpc::{RpcError, RpcPool, redact_url};
+use waas_chains::rpc::{RpcError, RpcPool, SendAnswer, redact_url};
 use waas_core::health::BreakerState;
-use waas_core::ports::{BroadcastError, ChainError};
+use waas_core::ports::{BroadcastError, ChainError, Rejection};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -21,26 +21,24 @@ fn pool_of(urls: &[&str]) -> RpcPool {
     .unwrap()
 }
 
-fn never(_: &str) -> bool {
-    false
+fn never_known(_: &str) -> SendAnswer {
+    SendAnswer::Refused(Rejection::Other)
 }
 
-fn contains_known(message: &str) -> bool {
-    message.contains("already known")
-}
-
-fn contains_underpriced(message: &str) -> bool {
-    message.contains("underpriced")
+fn classify(message: &str) -> SendAnswer {
+    if message.contains("already known") {
+        SendAnswer::AlreadyKnown
+    } else if message.contains("underpriced") || message.contains("fee too low") {
+        SendAnswer::Refused(Rejection::Underpriced)
+    } else if message.contains("nonce too low") {
+        SendAnswer::Refused(Rejection::NonceUsed)
+    } else {
+        SendAnswer::Refused(Rejection::Other)
+    }
 }
 
 async fn send(pool: &RpcPool) -> Result<(), BroadcastError> {
-    within(pool.send_transaction(
-        "eth_sendRawTransaction",
-        json!(["0xf00d"]),
-        contains_known,
-        contains_underpriced,
-    ))
-    .await
+    within(pool.send_transaction("eth_sendRawTransaction", json!(["0xf00d"]), classify)).await
 }
 
 fn html_error(status: u16) -> Reply {
@@ -371,13 +369,8 @@ async fn send_classifies_node_errors() {
     let send = |raw: &'static str| {
         let pool = &pool;
         async move {
-            pool.send_transaction(
-                "eth_sendRawTransaction",
-                json!([raw]),
-                contains_known,
-                contains_underpriced,
-            )
-            .await
+            pool.send_transaction("eth_sendRawTransaction", json!([raw]), classify)
+                .await
         }
     };
     send("0x00").await.unwrap();
@@ -385,28 +378,99 @@ async fn send_classifies_node_errors() {
     match send("0x02").await {
         Err(BroadcastError::Rejected {
             reason,
-            underpriced: true,
+            rejection: Rejection::Underpriced,
         }) => assert_eq!(reason, "replacement transaction underpriced"),
         other => panic!("{other:?}"),
     }
     match send("0x03").await {
         Err(BroadcastError::Rejected {
             reason,
-            underpriced: false,
+            rejection: Rejection::NonceUsed,
         }) => assert_eq!(reason, "nonce too low"),
         other => panic!("{other:?}"),
     }
-    // The classifiers are the caller's: with none, "already known" is a rejection.
+    // The classifier is the caller's: with one that knows nothing, "already known" is a
+    // rejection.
     let outcome = pool
-        .send_transaction("eth_sendRawTransaction", json!(["0x01"]), never, never)
+        .send_transaction("eth_sendRawTransaction", json!(["0x01"]), never_known)
         .await;
     assert!(matches!(
         outcome,
         Err(BroadcastError::Rejected {
-            underpriced: false,
+            rejection: Rejection::Other,
             ..
         })
     ));
+}
+
+/// A first URL that may have taken the bytes (it timed out, or answered 5xx), then a
+/// second URL that refuses them: the refusal does not undo the first send, so the outcome
+/// is unknown whatever the refusal says. Acceptance ("already known") still counts.
+#[tokio::test]
+async fn a_refusal_after_a_possible_send_is_an_unknown_outcome() {
+    for refusal in [
+        "fee too low",
+        "nonce too low",
+        "replacement transaction underpriced",
+        "Blockhash not found",
+        "insufficient funds for gas * price + value",
+    ] {
+        let silent = Node::start(|_, _| Reply::Hang).await;
+        let refusing = Node::start(move |_, _| node_error(-32000, refusal)).await;
+        let gateway = Node::start(|_, _| html_error(503)).await;
+        for first in [&silent.url, &gateway.url] {
+            let pool = pool_of(&[first, &refusing.url]);
+            match send(&pool).await {
+                Err(BroadcastError::Unknown(detail)) => {
+                    assert!(detail.contains(refusal), "{refusal}: {detail}");
+                }
+                other => panic!("{refusal} after {first}: expected Unknown, got {other:?}"),
+            }
+        }
+        assert_eq!(refusing.calls("eth_sendRawTransaction"), 2, "{refusal}");
+    }
+    // Acceptance after a possible send is acceptance.
+    let silent = Node::start(|_, _| Reply::Hang).await;
+    let knowing = Node::start(|_, _| node_error(-32000, "already known")).await;
+    send(&pool_of(&[&silent.url, &knowing.url])).await.unwrap();
+    // A refusal after a URL that surely did not take the bytes (connection refused, 4xx)
+    // stays a refusal.
+    let dead = dead_url();
+    let limited = Node::start(|_, _| Reply::Http(429, "text/plain", "slow down".into())).await;
+    let refusing = Node::start(|_, _| node_error(-32000, "nonce too low")).await;
+    for first in [&dead, &limited.url] {
+        match send(&pool_of(&[first, &refusing.url])).await {
+            Err(BroadcastError::Rejected {
+                rejection: Rejection::NonceUsed,
+                ..
+            }) => {}
+            other => panic!("after {first}: expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+/// `endpoints()` hands out every endpoint in call order, each asked on its own.
+#[tokio::test]
+async fn endpoints_are_asked_one_by_one() {
+    let first = Node::answering(json!("0x1")).await;
+    let second = Node::answering(json!("0x2")).await;
+    let pool = pool_of(&[&first.url, &second.url]);
+    let endpoints = pool.endpoints();
+    assert_eq!(endpoints.len(), 2);
+    assert_eq!(
+        endpoints[1]
+            .call("eth_blockNumber", json!([]))
+            .await
+            .unwrap(),
+        json!("0x2")
+    );
+    assert_eq!(first.calls("eth_blockNumber"), 0, "only the endpoint asked");
+    let silent = Node::start(|_, _| Reply::Hang).await;
+    let pool = pool_of(&[&silent.url]);
+    match pool.endpoints()[0].call("eth_blockNumber", json!([])).await {
+        Err(RpcError::Unreachable { .. }) => {}
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ use waas_chains::solana::SolanaClient;
 use waas_core::Chain;
 use waas_core::ports::{
     BroadcastError, ChainClient, ChainError, FeeCaps, FeeChoice, Lookup, NetworkInfo, Prepared,
-    SignPayload, SignatureOutput, SignedTx, TokenInfo, TxIntent,
+    Rejection, SignPayload, SignatureOutput, SignedTx, TokenInfo, TxIntent,
 };
 
 const SIGNATURE: &str =
@@ -256,38 +256,35 @@ async fn broadcast_sends_base64_and_classifies_the_reply() {
     );
 
     // (node message, Ok = accepted / Err(renew) = rejected, `renew` = build and sign again)
-    let cases: [(&str, Result<(), bool>); 5] = [
+    let cases: [(&str, Result<(), Rejection>); 5] = [
         (
             "Transaction simulation failed: This transaction has already been processed",
             Ok(()),
         ),
         (
             "Transaction simulation failed: Blockhash not found",
-            Err(true),
+            Err(Rejection::Blockhash),
         ),
         (
             "Transaction simulation failed: Transaction block height exceeded",
-            Err(true),
+            Err(Rejection::Blockhash),
         ),
         (
             "Transaction simulation failed: Attempt to debit an account but found no record of a prior credit.",
-            Err(false),
+            Err(Rejection::Other),
         ),
-        ("Transaction signature verification failure", Err(false)),
+        (
+            "Transaction signature verification failure",
+            Err(Rejection::Other),
+        ),
     ];
     for (message, expected) in cases {
         let node = Node::start(move |_, _| node_error(-32002, message)).await;
         let outcome = client(&[&node.url]).broadcast(&signed_tx()).await;
         match (expected, outcome) {
             (Ok(()), Ok(())) => {}
-            (
-                Err(expected),
-                Err(BroadcastError::Rejected {
-                    reason,
-                    underpriced,
-                }),
-            ) => {
-                assert_eq!(underpriced, expected, "{message}");
+            (Err(expected), Err(BroadcastError::Rejected { reason, rejection })) => {
+                assert_eq!(rejection, expected, "{message}");
                 assert_eq!(reason, message);
             }
             (expected, outcome) => panic!("{message}: expected {expected:?}, got {outcome:?}"),
@@ -438,6 +435,47 @@ async fn lookup_of_a_known_signature_is_included_with_its_outcome() {
 /// The scripted chain makes a block every 100 ms from height 98; the transaction lands at
 /// height 100 (its last valid one); the status read answers slowly (500 ms, e.g. a
 /// failover or a loaded provider), so the height read comes after the inclusion.
+/// "Expired" is made of one node's height and the same node's missing status: a node
+/// that is ahead (height past the last valid one) but cannot answer the status is never
+/// combined with a lagging node's "not found".
+#[tokio::test]
+async fn survey_takes_height_and_statuses_from_one_node() {
+    use waas_core::ports::TxRef;
+    let ahead = Node::start(|method, _| match method {
+        "getBlockHeight" => Reply::Result(json!(1_000)),
+        _ => Reply::Hang,
+    })
+    .await;
+    let behind = status_node(Value::Null, 90).await;
+    let txs = [
+        TxRef {
+            hash: SIGNATURE.into(),
+            valid_until: Some(100),
+        },
+        TxRef {
+            hash: SIGNATURE.into(),
+            valid_until: Some(80),
+        },
+    ];
+    let survey = within(client(&[&ahead.url, &behind.url]).survey(&txs, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        survey.lookups,
+        vec![Lookup::NotFound, Lookup::Expired],
+        "the lagging node's own height decides"
+    );
+    assert!(!survey.none_can_land(), "one of them can still land");
+    assert_eq!(ahead.calls("getBlockHeight"), 1);
+    assert_eq!(behind.calls("getBlockHeight"), 1);
+
+    // Every attempt past its height on the node that has no status for them: dead.
+    let past = status_node(Value::Null, 101).await;
+    let survey = client(&[&past.url]).survey(&txs, None).await.unwrap();
+    assert_eq!(survey.lookups, vec![Lookup::Expired, Lookup::Expired]);
+    assert!(survey.none_can_land());
+}
+
 #[tokio::test]
 async fn lookup_never_reports_expired_for_a_transaction_that_landed() {
     const LAST_VALID: u64 = 100;
