@@ -5,7 +5,7 @@
 //! happened would sign again; this one looks the hash up and sends nothing.
 
 use crate::anvil::{Anvil, CHAIN_ID, ETH, hex_u128};
-use crate::helpers::{OPERATOR_TOKEN, copy_warm_parties, fixture_primes, unique_dir};
+use crate::helpers::{OPERATOR_TOKEN, copy_warm_parties, fixture_primes_dir, unique_dir};
 use crate::rpc_proxy::{Proxy, Trap};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -127,7 +127,7 @@ chain_lease_secs = 2
 [signer]
 generate_primes = false
 spare_primes = 0
-primes_file = "{primes}"
+primes_dir = "{primes}"
 presignatures_per_key = 1
 [log]
 level = "warn"
@@ -139,7 +139,7 @@ rpc_urls = ["{rpc_url}"]
 rpc_timeout_ms = 5000
 "#,
             dir = dir.display(),
-            primes = fixture_primes().display(),
+            primes = fixture_primes_dir().display(),
         ),
     )
     .unwrap();
