@@ -19,6 +19,7 @@
 
 mod client;
 mod frames;
+mod peers;
 mod server;
 pub mod tls;
 
