@@ -8,6 +8,10 @@ use crate::transport::SessionKind;
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+/// Presignature record ids per discard session: about 100 bytes each, so a chunk stays far
+/// under a signer node's start limit.
+const DISCARD_CHUNK: usize = 500;
+
 #[derive(Clone, Debug)]
 pub(super) struct PresignatureEntry {
     pub(super) id: String,
@@ -253,8 +257,16 @@ impl Coordinator {
 
     /// Asks each party to discard the presignatures listed for it (their other signers no
     /// longer hold theirs).
+    /// Sent in chunks of [`DISCARD_CHUNK`] ids: a signer node refuses a start larger than its
+    /// start limit (256 KiB), and a restart of a node with many keys can orphan thousands.
     async fn discard_presignatures_at(&self, orphans: HashMap<u16, Vec<String>>) {
-        for (index, record_ids) in orphans {
+        let chunks = orphans.into_iter().flat_map(|(index, record_ids)| {
+            record_ids
+                .chunks(DISCARD_CHUNK)
+                .map(|chunk| (index, chunk.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        for (index, record_ids) in chunks {
             let count = u64::try_from(record_ids.len()).unwrap_or(u64::MAX);
             match self
                 .relay(
