@@ -558,6 +558,10 @@ async fn production_mode_refuses_a_cleartext_node_transport() {
     api.operator_token = Some(waas_api::settings::SecretString::from(
         IdentityKey::generate().public().to_string(),
     ));
+    // /metrics behind a token, so only the transport is at issue.
+    api.metrics_token = Some(waas_api::settings::SecretString::from(
+        IdentityKey::generate().public().to_string(),
+    ));
     api.signer.transport = "h2c".into();
     api.signer.nodes = (0..3)
         .map(|i| NodeAddress {

@@ -16,7 +16,7 @@ const METRICS_TOKEN: &str = "metrics-0f3c9a7e5b1d4f8a2c6e0b9d7f1a3c5e";
 fn unreachable_nodes() -> Vec<NodeAddress> {
     (0..3)
         .map(|_| NodeAddress {
-            url: "http://127.0.0.1:9".into(),
+            url: "https://127.0.0.1:9".into(),
             public_key: IdentityKey::generate().public().to_string(),
         })
         .collect()
