@@ -20,21 +20,6 @@ pub struct SignerNode {
     background: Vec<JoinHandle<()>>,
 }
 
-/// The node transport from `signer.transport`; `h2c` is refused in production mode.
-pub fn node_transport(settings: &Settings) -> anyhow::Result<TransportSecurity> {
-    let transport: TransportSecurity = settings
-        .signer
-        .transport
-        .parse()
-        .map_err(|reason: String| anyhow::anyhow!(reason))?;
-    anyhow::ensure!(
-        transport == TransportSecurity::Tls || settings.mode != "production",
-        "mode = production refuses signer.transport = \"h2c\" (cleartext between the API and \
-         the signer nodes); use \"tls\""
-    );
-    Ok(transport)
-}
-
 fn parse_keys(keys: &[String], what: &str) -> anyhow::Result<Vec<PublicIdentity>> {
     keys.iter()
         .enumerate()
@@ -52,7 +37,7 @@ impl SignerNode {
             .node
             .clone()
             .context("waas signer needs a [node] section (index, listen, keys)")?;
-        let transport = node_transport(&settings)?;
+        let transport = crate::production::node_transport(&settings)?;
         let index = node_settings.index;
         anyhow::ensure!(
             index < settings.signer.parties,

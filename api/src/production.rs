@@ -1,10 +1,12 @@
 //! What `mode = "production"` refuses at start-up, before anything is opened or created:
 //! in-process signer parties, weak operator or metrics tokens, and a `/metrics` that anyone
-//! who reaches the API port can read. (Local key files are refused where the tiers are
+//! who reaches the API port can read; `node_transport` refuses cleartext h2c between the
+//! API and the signer nodes (for both). (Local key files are refused where the tiers are
 //! chosen, `startup::key_protection_tiers`.) Development keeps every default.
 
 use crate::settings::Settings;
 use secrecy::ExposeSecret;
+use waas_signer::net::TransportSecurity;
 use waas_tenants::{MIN_PRODUCTION_TOKEN_BITS, estimated_entropy_bits};
 
 /// Whether `settings.mode` is production; any value other than `development` and
@@ -61,4 +63,19 @@ fn refuse_weak_token(name: &str, token: &str, alternative: &str) -> anyhow::Resu
         sep = if alternative.is_empty() { "" } else { ", " }
     );
     Ok(())
+}
+
+/// The node transport from `signer.transport`; `h2c` is refused in production mode.
+pub fn node_transport(settings: &Settings) -> anyhow::Result<TransportSecurity> {
+    let transport: TransportSecurity = settings
+        .signer
+        .transport
+        .parse()
+        .map_err(|reason: String| anyhow::anyhow!(reason))?;
+    anyhow::ensure!(
+        transport == TransportSecurity::Tls || settings.mode != "production",
+        "mode = production refuses signer.transport = \"h2c\" (cleartext between the API and \
+         the signer nodes); use \"tls\""
+    );
+    Ok(transport)
 }

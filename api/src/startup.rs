@@ -303,7 +303,7 @@ impl Application {
                 settings.signer.nodes.len(),
                 settings.signer.parties
             );
-            let transport = crate::node::node_transport(&settings)?;
+            let transport = crate::production::node_transport(&settings)?;
             let mut links: Vec<Arc<dyn PartyLink>> = Vec::new();
             let mut keys = Vec::new();
             for (index, node) in (0u16..).zip(&settings.signer.nodes) {
