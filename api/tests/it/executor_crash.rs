@@ -5,7 +5,9 @@
 //! happened would sign again; this one looks the hash up and sends nothing.
 
 use crate::anvil::{Anvil, CHAIN_ID, ETH, hex_u128};
-use crate::helpers::{OPERATOR_TOKEN, copy_warm_parties, fixture_primes_dir, unique_dir};
+use crate::helpers::{
+    OPERATOR_TOKEN, copy_warm_parties, fixture_primes_dir, free_port, unique_dir, wait_exit,
+};
 use crate::rpc_proxy::{Proxy, Trap};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -88,14 +90,7 @@ impl Server {
 
     /// Waits (up to `within`) for the process to end by itself; its exit code.
     fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
+        wait_exit(&mut self.child, within)
     }
 }
 
@@ -104,14 +99,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn write_config(dir: &Path, port: u16, rpc_url: &str) -> std::path::PathBuf {
