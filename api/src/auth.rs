@@ -3,14 +3,40 @@
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use waas_core::{ErrorCode, TenantId};
 use waas_tenants::{Principal, Scope};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
+
+/// Resolves the request's bearer credential to a caller. Middleware that needs the caller
+/// before the handler (rate limits, idempotency) calls this and stores the result in the
+/// request extensions, where the [`Caller`] extractor finds it instead of authenticating
+/// again.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let header_value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::new(ErrorCode::Unauthenticated).detail("send Authorization: Bearer <secret>")
+    })?;
+    let token = header_value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::Unauthenticated)
+                .detail("the Authorization header must be Bearer <secret>")
+        })?;
+    match state.tenants.authenticate(token).await? {
+        Some(principal) => Ok(Caller(principal)),
+        None => {
+            Err(ApiError::new(ErrorCode::Unauthenticated).detail("unknown or revoked credential"))
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -19,26 +45,12 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header_value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthenticated).detail("send Authorization: Bearer <secret>")
-        })?;
-        let token = header_value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::Unauthenticated)
-                    .detail("the Authorization header must be Bearer <secret>")
-            })?;
-        match state.tenants.authenticate(token).await? {
-            Some(principal) => Ok(Caller(principal)),
-            None => {
-                Err(ApiError::new(ErrorCode::Unauthenticated)
-                    .detail("unknown or revoked credential"))
-            }
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
         }
+        let caller = authenticate(state, &parts.headers).await?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
     }
 }
 

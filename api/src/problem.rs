@@ -29,6 +29,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::ChainUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::SigningFailed => StatusCode::BAD_GATEWAY,
         ErrorCode::ChainRejected | ErrorCode::FeeCapExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::QuotaExceeded => StatusCode::PAYMENT_REQUIRED,
+        ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::IdempotencyKeyInFlight => StatusCode::CONFLICT,
+        ErrorCode::RequestTimeout => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

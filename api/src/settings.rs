@@ -55,6 +55,97 @@ pub struct Settings {
     /// several API processes on one database it must exceed the longest drive (a signing
     /// session plus a few RPC timeouts).
     pub chain_lease_secs: u64,
+    /// Shared state of several API processes (rate limits, revocations): `[redis]`.
+    #[serde(default)]
+    pub redis: RedisSettings,
+    /// Plans by name (`[plans.<name>]`), laid over the built-in `free`, `standard` and
+    /// `enterprise` (see `waas_tenants::builtin_plans`).
+    #[serde(default)]
+    pub plans: std::collections::BTreeMap<String, waas_tenants::Plan>,
+    /// The plan of tenants created without one (`WAAS_DEFAULT_PLAN`, default `standard`).
+    #[serde(default = "default_plan")]
+    pub default_plan: String,
+    /// Limits that are not part of a plan: `[limits]`.
+    #[serde(default)]
+    pub limits: LimitSettings,
+    /// OAuth2 client credentials and the JWTs they yield: `[oauth]`.
+    #[serde(default)]
+    pub oauth: OAuthSettings,
+    /// API versions: `[versions]`.
+    #[serde(default)]
+    pub versions: VersionSettings,
+}
+
+fn default_plan() -> String {
+    waas_tenants::DEFAULT_PLAN.to_string()
+}
+
+/// Redis, shared by every API process of a deployment. Unset: each process limits on its
+/// own (`limits.api_nodes` divides the plan rates) and revocations reach other processes
+/// only through their cache expiry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db` (`WAAS_REDIS__URL`); may carry a password, so it is secret.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+}
+
+/// Request limits that are not part of a plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// How many API processes share the load (`WAAS_LIMITS__API_NODES`, default 1). Without
+    /// a reachable Redis each process allows the plan rate divided by this number.
+    pub api_nodes: u32,
+    /// Per client address: requests without a credential or with a bad one.
+    pub unauthenticated: waas_tenants::RateLimit,
+    /// Seconds any request may take before it is answered `503 request_timeout`
+    /// (`WAAS_LIMITS__REQUEST_TIMEOUT_SECS`, default 30). Long work (signing on chain,
+    /// confirmations) continues asynchronously.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            api_nodes: 1,
+            unauthenticated: waas_tenants::RateLimit::per_second(10, 50),
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// OAuth2 client credentials (`POST /oauth/token`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    /// Lifetime of an access token in seconds (at most 900).
+    pub token_ttl_secs: u64,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: 900,
+        }
+    }
+}
+
+/// API versions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VersionSettings {
+    /// The date `/v1` is retired, sent in its `Sunset` header (RFC 8594), `YYYY-MM-DD`.
+    pub v1_sunset: String,
+}
+
+impl Default for VersionSettings {
+    fn default() -> Self {
+        Self {
+            v1_sunset: "2027-12-31".into(),
+        }
+    }
 }
 
 /// One signer node (`waas signer`): one party per process.

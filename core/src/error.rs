@@ -46,13 +46,26 @@ pub enum ErrorCode {
     /// The fees a transaction (or a replacement) needs are above the network's configured
     /// caps (`max_fee_per_gas`, `max_fee`); nothing was signed.
     FeeCapExceeded,
+    /// Too many requests for the caller's plan (operation class, API key or client address);
+    /// `Retry-After` says when to try again.
+    RateLimited,
+    /// A monthly quota of the tenant's plan (wallets, signatures, transactions) is used up;
+    /// creating requests are refused until the next month or a larger plan, reads still work.
+    QuotaExceeded,
+    /// The `Idempotency-Key` was used before with a different request body.
+    IdempotencyKeyReused,
+    /// A request with the same `Idempotency-Key` is still being processed; retry later.
+    IdempotencyKeyInFlight,
+    /// The request took longer than the server allows; long work continues asynchronously
+    /// where the operation says so.
+    RequestTimeout,
     /// An unexpected failure; details are in the server log under the request id.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and the registry test.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::MalformedBody,
         ErrorCode::ValidationFailed,
         ErrorCode::InvalidParameter,
@@ -72,6 +85,11 @@ impl ErrorCode {
         ErrorCode::ChainRejected,
         ErrorCode::PolicyDenied,
         ErrorCode::FeeCapExceeded,
+        ErrorCode::RateLimited,
+        ErrorCode::QuotaExceeded,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::IdempotencyKeyInFlight,
+        ErrorCode::RequestTimeout,
         ErrorCode::Internal,
     ];
 
@@ -97,6 +115,11 @@ impl ErrorCode {
             ErrorCode::ChainRejected => "chain_rejected",
             ErrorCode::PolicyDenied => "policy_denied",
             ErrorCode::FeeCapExceeded => "fee_cap_exceeded",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyInFlight => "idempotency_key_in_flight",
+            ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::Internal => "internal",
         }
     }
@@ -123,6 +146,15 @@ impl ErrorCode {
             ErrorCode::ChainRejected => "The network refused the transaction",
             ErrorCode::PolicyDenied => "The tenant's policy denied the request",
             ErrorCode::FeeCapExceeded => "The fees needed are above the network's caps",
+            ErrorCode::RateLimited => "Too many requests",
+            ErrorCode::QuotaExceeded => "A quota of the tenant's plan is used up",
+            ErrorCode::IdempotencyKeyReused => {
+                "The idempotency key was used with a different request"
+            }
+            ErrorCode::IdempotencyKeyInFlight => {
+                "A request with this idempotency key is in progress"
+            }
+            ErrorCode::RequestTimeout => "The request took too long",
             ErrorCode::Internal => "Internal error",
         }
     }

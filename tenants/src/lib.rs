@@ -3,6 +3,7 @@
 
 mod credentials;
 mod model;
+mod plan;
 mod service;
 
 pub use credentials::{
@@ -10,4 +11,7 @@ pub use credentials::{
     new_operator_token,
 };
 pub use model::{ApiKey, NewApiKey, Principal, Scope, Tenant, TenantRepository};
+pub use plan::{
+    ClassRates, DEFAULT_PLAN, OperationClass, Plan, Quotas, RateLimit, builtin_plans, plan_catalog,
+};
 pub use service::{TenantService, TenantsError};

@@ -111,6 +111,12 @@ pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
         ],
         chain_poll_ms: 200,
         chain_lease_secs: 120,
+        redis: Default::default(),
+        plans: Default::default(),
+        default_plan: waas_tenants::DEFAULT_PLAN.into(),
+        limits: Default::default(),
+        oauth: Default::default(),
+        versions: Default::default(),
         log: LogSettings {
             format: "json".into(),
             level: "warn".into(),
