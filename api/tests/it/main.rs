@@ -16,6 +16,7 @@ mod flow;
 mod helpers;
 mod isolation;
 mod nodes;
+mod oauth;
 mod openapi;
 mod operator;
 mod policies;
