@@ -113,6 +113,7 @@ impl Modify for SecuritySchemes {
         BalanceList, BalanceResponse,
         oauth::OAuthTokenRequest, oauth::GrantType, oauth::OAuthTokenResponse, oauth::TokenType,
         oauth::OAuthErrorResponse, oauth::OAuthErrorCode, oauth::JwkSetResponse, oauth::JwkResponse,
+        oauth::JwkKeyType, oauth::JwkCurve, oauth::JwkAlgorithm, oauth::JwkUse,
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -1,6 +1,8 @@
 //! The composition root: builds adapters from `Settings`, wires them into use cases, and
 //! serves the router until stopped.
 
+use crate::credentials_upkeep;
+use crate::invalidation::InvalidationBus;
 pub use crate::primes::import_primes;
 use crate::problem::finalize_problems;
 use crate::settings::Settings;
@@ -34,8 +36,6 @@ use waas_signer::{
     PartyLink, PartyNode, PartyTrust, PublicIdentity,
 };
 use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
-use crate::credentials_upkeep;
-use crate::invalidation::InvalidationBus;
 use waas_tenants::{AccessTokens, TenantService, TokenSettings};
 use waas_wallets::{Executor, PolicyService, StaticPriceOracle, TransactionService, WalletService};
 

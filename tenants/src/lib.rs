@@ -14,14 +14,12 @@ pub use credentials::{
     new_operator_token,
 };
 pub use model::{ApiKey, NewApiKey, Principal, Scope, Tenant, TenantRepository};
-pub use plan::{
-    ClassRates, DEFAULT_PLAN, OperationClass, Plan, Quotas, RateLimit, builtin_plans, plan_catalog,
-};
 pub use oauth::{
     AccessTokenClaims, AccessTokens, IssuedToken, MAX_TOKEN_TTL_SECS, TokenError, TokenSettings,
     VerifiedToken,
 };
-pub use service::{
-    KEY_CACHE_TTL, REVOCATION_SWEEP_WINDOW, TenantService, TenantsError,
+pub use plan::{
+    ClassRates, DEFAULT_PLAN, OperationClass, Plan, Quotas, RateLimit, builtin_plans, plan_catalog,
 };
+pub use service::{KEY_CACHE_TTL, REVOCATION_SWEEP_WINDOW, TenantService, TenantsError};
 pub use signing_keys::{PublishedSigningKey, SigningKeyRepository, thumbprint};

@@ -194,8 +194,9 @@ impl AccessTokens {
             Some(text) => {
                 let mut granted = Vec::new();
                 for name in text.split(' ').filter(|s| !s.is_empty()) {
-                    let scope = Scope::parse(name)
-                        .ok_or_else(|| TokenError::InvalidScope(format!("unknown scope {name:?}")))?;
+                    let scope = Scope::parse(name).ok_or_else(|| {
+                        TokenError::InvalidScope(format!("unknown scope {name:?}"))
+                    })?;
                     if !principal.has_scope(scope) {
                         return Err(TokenError::InvalidScope(format!(
                             "the client does not hold the scope {name:?}"

@@ -1,8 +1,8 @@
 //! A tenant's API keys: create (secret shown once), list, revoke. Needs the `admin` scope.
 
 use crate::auth::Caller;
-use crate::invalidation::Topic;
 use crate::extract::{ApiJson, ApiQuery, ListParams, parse_id};
+use crate::invalidation::Topic;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::wire::{ApiKeyList, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse};

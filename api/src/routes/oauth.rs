@@ -50,6 +50,7 @@ pub enum GrantType {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthTokenResponse {
     /// A JWT (EdDSA), sent as `Authorization: Bearer <access_token>`.
+    #[schema(pattern = "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$")]
     pub access_token: String,
     pub token_type: TokenType,
     /// Seconds until the token expires (at most 900).
@@ -93,19 +94,42 @@ pub struct JwkSetResponse {
 /// An Ed25519 public key (RFC 8037).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JwkResponse {
-    #[schema(example = "OKP")]
-    pub kty: String,
-    #[schema(example = "Ed25519")]
-    pub crv: String,
-    /// The public key, base64url.
+    pub kty: JwkKeyType,
+    pub crv: JwkCurve,
+    /// The 32-byte public key, base64url without padding.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     pub x: String,
-    /// The RFC 7638 thumbprint of the key, as in the tokens' `kid` header.
+    /// The RFC 7638 thumbprint of the key (SHA-256, base64url), as in the tokens' `kid`
+    /// header.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     pub kid: String,
-    #[schema(example = "EdDSA")]
-    pub alg: String,
+    pub alg: JwkAlgorithm,
     #[serde(rename = "use")]
-    #[schema(example = "sig")]
-    pub use_: String,
+    pub use_: JwkUse,
+}
+
+/// Octet key pair (RFC 8037).
+#[derive(Debug, Serialize, ToSchema)]
+pub enum JwkKeyType {
+    #[serde(rename = "OKP")]
+    Okp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub enum JwkCurve {
+    Ed25519,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub enum JwkAlgorithm {
+    EdDSA,
+}
+
+/// The key signs (tokens).
+#[derive(Debug, Serialize, ToSchema)]
+pub enum JwkUse {
+    #[serde(rename = "sig")]
+    Sig,
 }
 
 struct OAuthError {
@@ -163,6 +187,7 @@ fn no_store(headers: &mut HeaderMap) {
         (status = 200, body = OAuthTokenResponse, description = "The token (`Cache-Control: no-store`)"),
         (status = 400, body = OAuthErrorResponse, description = "`invalid_request`, `unsupported_grant_type` or `invalid_scope`"),
         (status = 401, body = OAuthErrorResponse, description = "`invalid_client`, with `WWW-Authenticate: Basic`"),
+        (status = 500, body = OAuthErrorResponse, description = "`server_error`: details are in the server log"),
     ))]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match issue(&state, &headers, &body).await {
@@ -187,9 +212,9 @@ async fn issue(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         ));
     }
     let form = Form::parse(body)?;
-    let grant_type = form.get("grant_type").ok_or_else(|| {
-        OAuthError::new(OAuthErrorCode::InvalidRequest, "grant_type is missing")
-    })?;
+    let grant_type = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::new(OAuthErrorCode::InvalidRequest, "grant_type is missing"))?;
     let (client_id, client_secret) = client_credentials(headers, &form)?;
     let principal = authenticate_client(state, &client_id, &client_secret).await?;
     if grant_type != "client_credentials" {
@@ -294,8 +319,7 @@ fn client_credentials(headers: &HeaderMap, form: &Form) -> Result<(String, Strin
 
 /// Undoes the form encoding RFC 6749 §2.3.1 applies to the Basic credentials.
 fn form_decode(text: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(&format!("v={text}")).ok()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={text}")).ok()?;
     pairs.into_iter().next().map(|(_, value)| value)
 }
 
@@ -304,14 +328,22 @@ async fn authenticate_client(
     client_id: &str,
     client_secret: &str,
 ) -> Result<Principal, OAuthError> {
-    let refused = || OAuthError::new(OAuthErrorCode::InvalidClient, "unknown client or wrong secret");
+    let refused = || {
+        OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "unknown client or wrong secret",
+        )
+    };
     let principal = state
         .tenants
         .authenticate(client_secret)
         .await
         .map_err(|error| {
             tracing::error!(%error, "client authentication failed");
-            OAuthError::new(OAuthErrorCode::ServerError, "the client could not be checked")
+            OAuthError::new(
+                OAuthErrorCode::ServerError,
+                "the client could not be checked",
+            )
         })?
         .ok_or_else(refused)?;
     match &principal {
@@ -325,7 +357,8 @@ async fn authenticate_client(
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
     security(()),
     responses(
-        (status = 200, body = JwkSetResponse, description = "RFC 7517 JWK set"),
+        (status = 200, body = JwkSetResponse, description = "RFC 7517 JWK set (`Cache-Control: public, max-age=60`)"),
+        (status = 500, body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, crate::problem::ApiError> {
     let keys = state
@@ -337,12 +370,12 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, crate::prob
         keys: keys
             .into_iter()
             .map(|key| JwkResponse {
-                kty: "OKP".into(),
-                crv: "Ed25519".into(),
+                kty: JwkKeyType::Okp,
+                crv: JwkCurve::Ed25519,
                 x: key.x(),
                 kid: key.kid,
-                alg: "EdDSA".into(),
-                use_: "sig".into(),
+                alg: JwkAlgorithm::EdDSA,
+                use_: JwkUse::Sig,
             })
             .collect(),
     };

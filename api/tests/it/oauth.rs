@@ -18,7 +18,11 @@ use waas_api::settings::SecretString;
 /// A tenant key with `scopes`: (tenant id, key id, secret).
 async fn client(app: &TestApp, scopes: &[&str]) -> (String, String, String) {
     let tenant = app
-        .post("/v1/tenants", OPERATOR_TOKEN, json!({"name": "OAuth tenant"}))
+        .post(
+            "/v1/tenants",
+            OPERATOR_TOKEN,
+            json!({"name": "OAuth tenant"}),
+        )
         .await;
     assert_eq!(tenant.status, 201, "{}", tenant.body);
     let tenant_id = tenant.body["id"].as_str().unwrap().to_string();
@@ -32,6 +36,22 @@ async fn client(app: &TestApp, scopes: &[&str]) -> (String, String, String) {
     assert_eq!(key.status, 201, "{}", key.body);
     (
         tenant_id,
+        key.body["id"].as_str().unwrap().to_string(),
+        key.body["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A second key of `tenant_id` with the `admin` scope: (key id, secret).
+async fn admin_key(app: &TestApp, tenant_id: &str) -> (String, String) {
+    let key = app
+        .post(
+            &format!("/v1/tenants/{tenant_id}/api-keys"),
+            OPERATOR_TOKEN,
+            json!({"name": "admin", "scopes": ["admin"]}),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.body);
+    (
         key.body["id"].as_str().unwrap().to_string(),
         key.body["secret"].as_str().unwrap().to_string(),
     )
@@ -61,13 +81,20 @@ impl TokenReply {
         assert_eq!(self.header("content-type"), Some("application/json"));
         assert_eq!(self.header("cache-control"), Some("no-store"));
         if error == "invalid_client" {
-            assert_eq!(self.header("www-authenticate"), Some("Basic realm=\"waas\""));
+            assert_eq!(
+                self.header("www-authenticate"),
+                Some("Basic realm=\"waas\"")
+            );
         }
     }
 }
 
 /// `POST /oauth/token` with a form body and, optionally, HTTP Basic credentials.
-async fn token_request(app: &TestApp, basic: Option<(&str, &str)>, form: &[(&str, &str)]) -> TokenReply {
+async fn token_request(
+    app: &TestApp,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> TokenReply {
     let mut request = app
         .client
         .post(format!("{}/oauth/token", app.address))
@@ -106,7 +133,12 @@ async fn client_credentials_give_short_lived_tokens_that_work_on_v1_within_their
     let (tenant_id, key_id, secret) = client(&app, &["wallets:read", "wallets:write"]).await;
 
     // HTTP Basic.
-    let issued = token_request(&app, Some((&key_id, &secret)), &[("grant_type", "client_credentials")]).await;
+    let issued = token_request(
+        &app,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     let token = issued.token();
     assert_eq!(issued.header("cache-control"), Some("no-store"));
     assert_eq!(issued.body["token_type"], "Bearer");
@@ -127,7 +159,11 @@ async fn client_credentials_give_short_lived_tokens_that_work_on_v1_within_their
 
     // The JWT works on /v1 like the key: it creates (as the key) and reads.
     let wallet = app
-        .post("/v1/wallets", &token, json!({"chain": "solana", "name": "via-token"}))
+        .post(
+            "/v1/wallets",
+            &token,
+            json!({"chain": "solana", "name": "via-token"}),
+        )
         .await;
     assert_eq!(wallet.status, 201, "{}", wallet.body);
     let listed = app.get("/v1/wallets", &token).await;
@@ -149,28 +185,48 @@ async fn client_credentials_give_short_lived_tokens_that_work_on_v1_within_their
     let narrow_token = narrow.token();
     assert_eq!(narrow.body["scope"], "wallets:read");
     assert_eq!(app.get("/v1/wallets", &narrow_token).await.status, 200);
-    app.post("/v1/wallets", &narrow_token, json!({"chain": "solana", "name": "x"}))
-        .await
-        .assert_problem(403, "insufficient_scope");
+    app.post(
+        "/v1/wallets",
+        &narrow_token,
+        json!({"chain": "solana", "name": "x"}),
+    )
+    .await
+    .assert_problem(403, "insufficient_scope");
 
     // Errors, in RFC 6749 form.
-    token_request(&app, Some((&key_id, "waas_sk_wrong")), &[("grant_type", "client_credentials")])
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    token_request(
+        &app,
+        Some((&key_id, "waas_sk_wrong")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
     token_request(&app, None, &[("grant_type", "client_credentials")])
         .await
         .assert_oauth_error(401, "invalid_client");
     // Another key's id with this secret, and the operator token, are not this client.
     let (_, other_id, _) = client(&app, &["wallets:read"]).await;
-    token_request(&app, Some((&other_id, &secret)), &[("grant_type", "client_credentials")])
-        .await
-        .assert_oauth_error(401, "invalid_client");
-    token_request(&app, Some(("operator", OPERATOR_TOKEN)), &[("grant_type", "client_credentials")])
-        .await
-        .assert_oauth_error(401, "invalid_client");
-    token_request(&app, Some((&key_id, &secret)), &[("grant_type", "password")])
-        .await
-        .assert_oauth_error(400, "unsupported_grant_type");
+    token_request(
+        &app,
+        Some((&other_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
+    token_request(
+        &app,
+        Some(("operator", OPERATOR_TOKEN)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
+    token_request(
+        &app,
+        Some((&key_id, &secret)),
+        &[("grant_type", "password")],
+    )
+    .await
+    .assert_oauth_error(400, "unsupported_grant_type");
     token_request(&app, Some((&key_id, &secret)), &[("scope", "wallets:read")])
         .await
         .assert_oauth_error(400, "invalid_request");
@@ -186,7 +242,11 @@ async fn client_credentials_give_short_lived_tokens_that_work_on_v1_within_their
     token_request(
         &app,
         Some((&key_id, &secret)),
-        &[("grant_type", "client_credentials"), ("client_id", &key_id), ("client_secret", &secret)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &key_id),
+            ("client_secret", &secret),
+        ],
     )
     .await
     .assert_oauth_error(400, "invalid_request");
@@ -212,12 +272,21 @@ async fn client_credentials_give_short_lived_tokens_that_work_on_v1_within_their
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&widened).unwrap()),
         parts[2]
     );
-    app.post("/v1/wallets", &forged, json!({"chain": "solana", "name": "x"}))
-        .await
-        .assert_problem(401, "unauthenticated");
+    app.post(
+        "/v1/wallets",
+        &forged,
+        json!({"chain": "solana", "name": "x"}),
+    )
+    .await
+    .assert_problem(401, "unauthenticated");
     let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     signature[0] ^= 1;
-    let resigned = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
+    let resigned = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1],
+        URL_SAFE_NO_PAD.encode(signature)
+    );
     app.get("/v1/wallets", &resigned)
         .await
         .assert_problem(401, "unauthenticated");
@@ -228,25 +297,21 @@ async fn client_credentials_give_short_lived_tokens_that_work_on_v1_within_their
         .assert_problem(401, "unauthenticated");
 
     // Revoking the key ends its tokens and the key itself (one process: at once).
-    let (_, admin_id, admin) = {
-        let key = app
-            .post(
-                &format!("/v1/tenants/{tenant_id}/api-keys"),
-                OPERATOR_TOKEN,
-                json!({"name": "admin", "scopes": ["admin"]}),
-            )
-            .await;
-        (
-            (),
-            key.body["id"].as_str().unwrap().to_string(),
-            key.body["secret"].as_str().unwrap().to_string(),
-        )
-    };
-    let admin_token = token_request(&app, Some((&admin_id, &admin)), &[("grant_type", "client_credentials")])
-        .await
-        .token();
+    let (admin_id, admin) = admin_key(&app, &tenant_id).await;
+    let admin_token = token_request(
+        &app,
+        Some((&admin_id, &admin)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .token();
     let revoked = app
-        .send(Method::DELETE, &format!("/v1/api-keys/{key_id}"), Some(&admin_token), None)
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Some(&admin_token),
+            None,
+        )
         .await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     for credential in [&token, &narrow_token, &secret] {
@@ -254,9 +319,13 @@ async fn client_credentials_give_short_lived_tokens_that_work_on_v1_within_their
             .await
             .assert_problem(401, "unauthenticated");
     }
-    token_request(&app, Some((&key_id, &secret)), &[("grant_type", "client_credentials")])
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    token_request(
+        &app,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
 }
 
 #[tokio::test]
@@ -267,7 +336,12 @@ async fn expired_tokens_are_refused() {
     settings.oauth.clock_leeway_secs = 0;
     let app = spawn_with(settings, Pool::Cold).await;
     let (_, key_id, secret) = client(&app, &["wallets:read"]).await;
-    let issued = token_request(&app, Some((&key_id, &secret)), &[("grant_type", "client_credentials")]).await;
+    let issued = token_request(
+        &app,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
     assert_eq!(issued.body["expires_in"], 2);
     let token = issued.token();
     assert_eq!(app.get("/v1/wallets", &token).await.status, 200);
@@ -356,7 +430,9 @@ async fn the_jwks_verifies_tokens_with_pyjwt() {
     )
     .await
     .token();
-    let jwks = app.send(Method::GET, "/.well-known/jwks.json", None, None).await;
+    let jwks = app
+        .send(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
     assert_eq!(jwks.status, 200, "{}", jwks.body);
     let keys = jwks.body["keys"].as_array().unwrap();
     assert!(!keys.is_empty());
@@ -365,7 +441,13 @@ async fn the_jwks_verifies_tokens_with_pyjwt() {
         assert_eq!(key["crv"], "Ed25519");
         assert_eq!(key["alg"], "EdDSA");
         assert_eq!(key["use"], "sig");
-        assert_eq!(URL_SAFE_NO_PAD.decode(key["x"].as_str().unwrap()).unwrap().len(), 32);
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(key["x"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
         assert!(key.get("d").is_none(), "a private key in the JWKS");
     }
     let claims = verify_with_pyjwt(&jwks.body, &token, "urn:waas").expect("PyJWT verifies");
@@ -373,11 +455,27 @@ async fn the_jwks_verifies_tokens_with_pyjwt() {
     assert_eq!(claims["tenant_id"], tenant_id.as_str());
     assert_eq!(claims["scope"], "sign");
 
+    // The spec documents both endpoints and the OAuth2 flow.
+    let spec = app.send(Method::GET, "/openapi/v1.json", None, None).await;
+    let token_op = &spec.body["paths"]["/oauth/token"]["post"];
+    assert!(token_op["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+    assert!(token_op["responses"]["401"].is_object());
+    assert!(spec.body["paths"]["/.well-known/jwks.json"]["get"].is_object());
+    assert_eq!(
+        spec.body["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"],
+        "/oauth/token"
+    );
+
     // PyJWT refuses what the server refuses: a flipped signature bit, a wrong issuer.
     let parts: Vec<&str> = token.split('.').collect();
     let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
     signature[10] ^= 0x40;
-    let tampered = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        parts[1],
+        URL_SAFE_NO_PAD.encode(signature)
+    );
     let refused = verify_with_pyjwt(&jwks.body, &tampered, "urn:waas").unwrap_err();
     assert!(refused.contains("InvalidSignatureError"), "{refused}");
     let refused = verify_with_pyjwt(&jwks.body, &token, "urn:other").unwrap_err();
@@ -433,36 +531,49 @@ async fn a_revoked_key_and_its_tokens_stop_at_once_on_another_node_through_redis
     let first = first_node(Some(&prefix), 300).await;
     let second = second_node(&first.database_url, Some(&prefix), 300).await;
     let (tenant_id, key_id, secret) = client(&first, &["wallets:read"]).await;
-    let admin = first
-        .post(
-            &format!("/v1/tenants/{tenant_id}/api-keys"),
-            OPERATOR_TOKEN,
-            json!({"name": "admin", "scopes": ["admin"]}),
-        )
-        .await
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, admin) = admin_key(&first, &tenant_id).await;
 
     // A token of one node works on the other (its public key is published to both); the
     // second node caches the key and the raw key.
-    let from_first = token_request(&first, Some((&key_id, &secret)), &[("grant_type", "client_credentials")])
-        .await
-        .token();
-    let from_second = token_request(&second, Some((&key_id, &secret)), &[("grant_type", "client_credentials")])
-        .await
-        .token();
-    assert_ne!(header_of(&from_first)["kid"], header_of(&from_second)["kid"]);
+    let from_first = token_request(
+        &first,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .token();
+    let from_second = token_request(
+        &second,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .token();
+    assert_ne!(
+        header_of(&from_first)["kid"],
+        header_of(&from_second)["kid"]
+    );
     for credential in [&from_first, &from_second, &secret] {
         assert_eq!(second.get("/v1/wallets", credential).await.status, 200);
         assert_eq!(first.get("/v1/wallets", credential).await.status, 200);
     }
-    let jwks = second.send(Method::GET, "/.well-known/jwks.json", None, None).await;
-    assert_eq!(jwks.body["keys"].as_array().unwrap().len(), 2, "{}", jwks.body);
+    let jwks = second
+        .send(Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
+    assert_eq!(
+        jwks.body["keys"].as_array().unwrap().len(),
+        2,
+        "{}",
+        jwks.body
+    );
 
     let revoked = first
-        .send(Method::DELETE, &format!("/v1/api-keys/{key_id}"), Some(&admin), None)
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(revoked.status, 200, "{}", revoked.body);
     let mut took = Vec::new();
@@ -474,9 +585,13 @@ async fn a_revoked_key_and_its_tokens_stop_at_once_on_another_node_through_redis
             .assert_problem(401, "unauthenticated");
     }
     eprintln!("revocation reached the second node after {took:?}");
-    token_request(&second, Some((&key_id, &secret)), &[("grant_type", "client_credentials")])
-        .await
-        .assert_oauth_error(401, "invalid_client");
+    token_request(
+        &second,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .assert_oauth_error(401, "invalid_client");
 }
 
 #[tokio::test]
@@ -484,24 +599,23 @@ async fn without_redis_a_revocation_reaches_another_node_within_the_sweep() {
     let first = first_node(None, 1).await;
     let second = second_node(&first.database_url, None, 1).await;
     let (tenant_id, key_id, secret) = client(&first, &["wallets:read"]).await;
-    let admin = first
-        .post(
-            &format!("/v1/tenants/{tenant_id}/api-keys"),
-            OPERATOR_TOKEN,
-            json!({"name": "admin", "scopes": ["admin"]}),
-        )
-        .await
-        .body["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let token = token_request(&first, Some((&key_id, &secret)), &[("grant_type", "client_credentials")])
-        .await
-        .token();
+    let (_, admin) = admin_key(&first, &tenant_id).await;
+    let token = token_request(
+        &first,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .token();
     assert_eq!(second.get("/v1/wallets", &token).await.status, 200);
     assert_eq!(second.get("/v1/wallets", &secret).await.status, 200);
     let revoked = first
-        .send(Method::DELETE, &format!("/v1/api-keys/{key_id}"), Some(&admin), None)
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(revoked.status, 200);
     // The bound: one sweep interval (1 s here) plus the sweep's query.
