@@ -4,8 +4,8 @@
 //! within the sweep (no Redis).
 
 use crate::helpers::{
-    Backend, OPERATOR_TOKEN, Pool, TestApp, fresh_postgres_database, settings, spawn_app,
-    spawn_with, unique_dir,
+    Backend, OPERATOR_TOKEN, Pool, TestApp, free_port, fresh_postgres_database, settings,
+    spawn_app, spawn_with, unique_dir,
 };
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -43,11 +43,16 @@ async fn client(app: &TestApp, scopes: &[&str]) -> (String, String, String) {
 
 /// A second key of `tenant_id` with the `admin` scope: (key id, secret).
 async fn admin_key(app: &TestApp, tenant_id: &str) -> (String, String) {
+    tenant_key(app, tenant_id, &["admin"]).await
+}
+
+/// Another key of `tenant_id` with `scopes`: (key id, secret).
+async fn tenant_key(app: &TestApp, tenant_id: &str, scopes: &[&str]) -> (String, String) {
     let key = app
         .post(
             &format!("/v1/tenants/{tenant_id}/api-keys"),
             OPERATOR_TOKEN,
-            json!({"name": "admin", "scopes": ["admin"]}),
+            json!({"name": "another", "scopes": scopes}),
         )
         .await;
     assert_eq!(key.status, 201, "{}", key.body);
@@ -482,27 +487,80 @@ async fn the_jwks_verifies_tokens_with_pyjwt() {
     assert!(refused.contains("InvalidIssuerError"), "{refused}");
 }
 
-/// A second app on `first`'s PostgreSQL database, with `redis_prefix` on the shared Redis
-/// (or no Redis), sweeping revocations every `sweep_secs`.
-async fn second_node(first_db: &str, redis_prefix: Option<&str>, sweep_secs: u64) -> TestApp {
+/// A second app on `first`'s PostgreSQL database, with Redis (URL, channel prefix) or
+/// without, sweeping revocations every `sweep_secs`.
+async fn second_node(first_db: &str, redis: Option<(&str, &str)>, sweep_secs: u64) -> TestApp {
     let data_dir = unique_dir("oauth-node");
     let mut settings = settings(&data_dir, Some(first_db.to_string()), Pool::Cold);
-    configure(&mut settings, redis_prefix, sweep_secs);
+    configure(&mut settings, redis, sweep_secs);
     spawn_with(settings, Pool::Cold).await
 }
 
-fn configure(settings: &mut waas_api::Settings, redis_prefix: Option<&str>, sweep_secs: u64) {
-    if let Some(prefix) = redis_prefix {
-        settings.redis.url = Some(SecretString::from("redis://127.0.0.1:6379"));
+/// The shared Redis of the test machines; [`PrivateRedis`] for tests that stop it.
+const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
+
+fn configure(settings: &mut waas_api::Settings, redis: Option<(&str, &str)>, sweep_secs: u64) {
+    if let Some((url, prefix)) = redis {
+        settings.redis.url = Some(SecretString::from(url));
         settings.redis.channel_prefix = Some(prefix.to_string());
     }
     settings.oauth.revocation_sweep_secs = sweep_secs;
 }
 
-async fn first_node(redis_prefix: Option<&str>, sweep_secs: u64) -> TestApp {
+/// A `redis-server` of this test alone on a free port (nothing kept on disk), stopped by pid
+/// on drop.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn first_node(redis: Option<(&str, &str)>, sweep_secs: u64) -> TestApp {
     let data_dir = unique_dir("oauth-node");
     let mut settings = settings(&data_dir, Some(fresh_postgres_database().await), Pool::Cold);
-    configure(&mut settings, redis_prefix, sweep_secs);
+    configure(&mut settings, redis, sweep_secs);
     spawn_with(settings, Pool::Cold).await
 }
 
@@ -528,8 +586,9 @@ async fn refused_within(app: &TestApp, credential: &str, limit: Duration) -> Dur
 async fn a_revoked_key_and_its_tokens_stop_at_once_on_another_node_through_redis() {
     let prefix = format!("waas-test-{}", uuid::Uuid::now_v7().simple());
     // Sweeps every 300 s: only the Redis message can explain a refusal within the test.
-    let first = first_node(Some(&prefix), 300).await;
-    let second = second_node(&first.database_url, Some(&prefix), 300).await;
+    let redis = Some((SHARED_REDIS, prefix.as_str()));
+    let first = first_node(redis, 300).await;
+    let second = second_node(&first.database_url, redis, 300).await;
     let (tenant_id, key_id, secret) = client(&first, &["wallets:read"]).await;
     let (_, admin) = admin_key(&first, &tenant_id).await;
 
@@ -621,4 +680,63 @@ async fn without_redis_a_revocation_reaches_another_node_within_the_sweep() {
     // The bound: one sweep interval (1 s here) plus the sweep's query.
     refused_within(&second, &token, Duration::from_millis(2_500)).await;
     refused_within(&second, &secret, Duration::from_millis(2_500)).await;
+}
+
+#[tokio::test]
+async fn a_revocation_sent_while_redis_was_down_is_caught_up_after_the_reconnect() {
+    let mut redis = PrivateRedis::start();
+    let url = redis.url();
+    let bus = Some((url.as_str(), "waas"));
+    // Sweeps every 300 s: only the catch-up after the reconnect can explain a refusal.
+    let first = first_node(bus, 300).await;
+    let second = second_node(&first.database_url, bus, 300).await;
+    let (tenant_id, key_id, secret) = client(&first, &["wallets:read"]).await;
+    let (_, admin) = admin_key(&first, &tenant_id).await;
+    let (other_id, other_secret) = tenant_key(&first, &tenant_id, &["wallets:read"]).await;
+    let token = token_request(
+        &first,
+        Some((&key_id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await
+    .token();
+    for credential in [&token, &secret] {
+        assert_eq!(second.get("/v1/wallets", credential).await.status, 200);
+    }
+
+    // Redis goes away; the revocation's message is lost (the revocation itself succeeds).
+    redis.stop();
+    let revoked = first
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{key_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    assert_eq!(
+        second.get("/v1/wallets", &token).await.status,
+        200,
+        "the message cannot have arrived"
+    );
+
+    // Redis is back: the second node resubscribes and catches up at once.
+    redis.restart();
+    let took = refused_within(&second, &token, Duration::from_secs(20)).await;
+    refused_within(&second, &secret, Duration::from_secs(1)).await;
+    eprintln!("caught up {took:?} after Redis came back");
+
+    // And messages flow again.
+    assert_eq!(second.get("/v1/wallets", &other_secret).await.status, 200);
+    let revoked = first
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{other_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    refused_within(&second, &other_secret, Duration::from_secs(2)).await;
 }
