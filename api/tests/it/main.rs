@@ -24,6 +24,7 @@ mod policy_chain;
 mod primes;
 mod production;
 mod restore;
+mod revocation;
 mod rotation;
 mod rpc_proxy;
 mod settings;
