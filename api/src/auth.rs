@@ -1,4 +1,5 @@
-//! Bearer authentication: the operator token or a tenant API key, resolved to a principal.
+//! Bearer authentication: the operator token, a tenant API key, or an OAuth2 access token
+//! (JWT) of a live API key, resolved to a principal.
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -6,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use waas_core::{ErrorCode, TenantId};
-use waas_tenants::{Principal, Scope};
+use waas_tenants::{AccessTokens, Principal, Scope, TokenError};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -30,12 +31,55 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
             ApiError::new(ErrorCode::Unauthenticated)
                 .detail("the Authorization header must be Bearer <secret>")
         })?;
+    if AccessTokens::looks_like_token(token) {
+        return authenticate_access_token(state, token).await;
+    }
     match state.tenants.authenticate(token).await? {
         Some(principal) => Ok(Caller(principal)),
         None => {
             Err(ApiError::new(ErrorCode::Unauthenticated).detail("unknown or revoked credential"))
         }
     }
+}
+
+/// A JWT from `/oauth/token`: valid signature (any API process's published key), `iss`,
+/// `exp`/`nbf`; its API key still live. The caller holds the token's scopes (never more than
+/// the key's) and the key's approver groups.
+async fn authenticate_access_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let verified = match state.access_tokens.verify(token).await {
+        Ok(verified) => verified,
+        Err(TokenError::Repository(cause)) => return Err(ApiError::internal(cause)),
+        Err(error) => {
+            tracing::debug!(reason = %error, "access token refused");
+            return Err(ApiError::new(ErrorCode::Unauthenticated)
+                .detail("the access token is invalid or expired; get a new one at /oauth/token"));
+        }
+    };
+    let Some(key) = state
+        .tenants
+        .live_api_key(verified.tenant_id, verified.key_id)
+        .await?
+    else {
+        return Err(ApiError::new(ErrorCode::Unauthenticated)
+            .detail("the access token's API key is revoked"));
+    };
+    let Principal::ApiKey {
+        approver_groups, ..
+    } = &key
+    else {
+        return Err(ApiError::new(ErrorCode::Unauthenticated));
+    };
+    let scopes = verified
+        .scopes
+        .into_iter()
+        .filter(|scope| key.has_scope(*scope))
+        .collect();
+    Ok(Caller(Principal::ApiKey {
+        tenant_id: verified.tenant_id,
+        key_id: verified.key_id,
+        scopes,
+        approver_groups: approver_groups.clone(),
+    }))
 }
 
 impl FromRequestParts<AppState> for Caller {

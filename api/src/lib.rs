@@ -2,7 +2,9 @@
 //! errors, OpenAPI, and the composition root that wires adapters into use cases.
 
 pub mod auth;
+pub mod credentials_upkeep;
 pub mod extract;
+pub mod invalidation;
 pub mod node;
 pub mod openapi;
 pub mod primes;

@@ -3,14 +3,16 @@
 
 use crate::problem::{Problem, ProblemFieldError};
 use crate::routes::{
-    api_keys, events, health, metrics, networks, operator, policies, signatures, tenants,
+    api_keys, events, health, metrics, networks, oauth, operator, policies, signatures, tenants,
     transactions, wallets,
 };
 use crate::state::AppState;
 use crate::wire::*;
 use axum::routing::get;
 use axum::{Json, Router};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 struct SecuritySchemes;
@@ -23,9 +25,38 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A tenant API key: `Authorization: Bearer waas_sk_…`"))
+                    .description(Some(
+                        "A tenant API key (`Authorization: Bearer waas_sk_…`) or an access token \
+                         from `/oauth/token` (`Authorization: Bearer <JWT>`)",
+                    ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "oauth_client",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "OAuth2 client authentication at `/oauth/token`: the API key id as \
+                         user name, its secret as password",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/oauth/token",
+                    waas_tenants::Scope::ALL
+                        .iter()
+                        .map(|scope| (scope.as_str(), scope.as_str()))
+                        .collect::<Scopes>(),
+                ))],
+                "Client credentials (client id = API key id, secret = API key secret) → a JWT \
+                 access token, accepted wherever the API key is",
+            )),
         );
         components.add_security_scheme(
             "operator",
@@ -60,6 +91,7 @@ impl Modify for SecuritySchemes {
         transactions::create_transaction, transactions::list_transactions, transactions::get_transaction,
         transactions::approve, transactions::reject, transactions::cancel, transactions::speed_up,
         networks::list_networks, networks::balances,
+        oauth::token, oauth::jwks,
     ),
     components(schemas(
         Problem, ProblemFieldError,
@@ -79,6 +111,9 @@ impl Modify for SecuritySchemes {
         ChainExecution, AttemptResponse,
         NetworkList, NetworkResponse, FeeCapsResponse, AssetResponse, TokenResponse, EndpointResponse,
         BalanceList, BalanceResponse,
+        oauth::OAuthTokenRequest, oauth::GrantType, oauth::OAuthTokenResponse, oauth::TokenType,
+        oauth::OAuthErrorResponse, oauth::OAuthErrorCode, oauth::JwkSetResponse, oauth::JwkResponse,
+        oauth::JwkKeyType, oauth::JwkCurve, oauth::JwkAlgorithm, oauth::JwkUse,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -86,6 +121,7 @@ impl Modify for SecuritySchemes {
         (name = "api-keys"), (name = "wallets"), (name = "events"),
         (name = "transactions", description = "Transaction requests through the tenant's policy"),
         (name = "networks", description = "Configured chain networks and balances"),
+        (name = "oauth", description = "OAuth2 client credentials: short-lived JWT access tokens for API keys, and the JWKS that verifies them"),
         (name = "policies", description = "Rules that decide, per transaction, deny or allow with signing and approval quorums"),
     ),
 )]

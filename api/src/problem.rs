@@ -187,6 +187,11 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
     }
 }
 
+/// Marks an error response that must keep its own format (the OAuth token endpoint's
+/// RFC 6749 errors): [`finalize_problems`] leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnErrorFormat;
+
 /// Middleware: stamps the request id into every problem, and turns any error response not
 /// produced by [`ApiError`] (router 404/405, body-limit 413, panics) into a problem too.
 pub async fn finalize_problems(request: Request, next: Next) -> Response {
@@ -197,7 +202,9 @@ pub async fn finalize_problems(request: Request, next: Next) -> Response {
         .map(str::to_string);
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<OwnErrorFormat>().is_some()
+    {
         return response;
     }
     let (parts, _body) = response.into_parts();

@@ -89,6 +89,11 @@ pub struct RedisSettings {
     /// `redis://host:port/db` (`WAAS_REDIS__URL`); may carry a password, so it is secret.
     #[serde(default)]
     pub url: Option<SecretString>,
+    /// Prefix of the invalidation bus's pub/sub channels (`WAAS_REDIS__CHANNEL_PREFIX`,
+    /// default `waas`): `<prefix>:invalidate:<topic>`. Deployments sharing one Redis need
+    /// different prefixes.
+    #[serde(default)]
+    pub channel_prefix: Option<String>,
 }
 
 /// Request limits that are not part of a plan.
@@ -116,19 +121,64 @@ impl Default for LimitSettings {
     }
 }
 
-/// OAuth2 client credentials (`POST /oauth/token`).
+/// OAuth2 client credentials (`POST /oauth/token`), the JWT access tokens, and how fast
+/// API-key revocations reach every API process.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OAuthSettings {
-    /// Lifetime of an access token in seconds (at most 900).
+    /// Lifetime of an access token in seconds, 1 to 900 (`WAAS_OAUTH__TOKEN_TTL_SECS`,
+    /// default 900).
     pub token_ttl_secs: u64,
+    /// The `iss` claim of access tokens, checked on each (`WAAS_OAUTH__ISSUER`, default
+    /// `urn:waas`). Every API process of a deployment must use the same.
+    pub issuer: String,
+    /// Clock skew tolerated on a token's `exp` and `nbf`, in seconds, 0 to 60
+    /// (`WAAS_OAUTH__CLOCK_LEEWAY_SECS`, default 5).
+    pub clock_leeway_secs: u64,
+    /// How long one JWT signing key of a process signs before the process makes a new one,
+    /// in seconds, at least 60 (`WAAS_OAUTH__SIGNING_KEY_ROTATION_SECS`, default 6 hours).
+    pub signing_key_rotation_secs: u64,
+    /// How often each API process reloads the API keys revoked lately, in seconds, 1 to 300
+    /// (`WAAS_OAUTH__REVOCATION_SWEEP_SECS`, default 5): the bound on how long a revoked key
+    /// or its tokens may still work on a process that missed the revocation message.
+    pub revocation_sweep_secs: u64,
 }
 
 impl Default for OAuthSettings {
     fn default() -> Self {
         Self {
             token_ttl_secs: 900,
+            issuer: "urn:waas".into(),
+            clock_leeway_secs: 5,
+            signing_key_rotation_secs: 6 * 3600,
+            revocation_sweep_secs: 5,
         }
+    }
+}
+
+impl OAuthSettings {
+    /// Refuses values outside the documented ranges.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=waas_tenants::MAX_TOKEN_TTL_SECS).contains(&self.token_ttl_secs) {
+            return Err(format!(
+                "oauth.token_ttl_secs = {} must be 1 to {}",
+                self.token_ttl_secs,
+                waas_tenants::MAX_TOKEN_TTL_SECS
+            ));
+        }
+        if self.issuer.trim().is_empty() {
+            return Err("oauth.issuer must not be empty".into());
+        }
+        if self.clock_leeway_secs > 60 {
+            return Err("oauth.clock_leeway_secs must be at most 60".into());
+        }
+        if self.signing_key_rotation_secs < 60 {
+            return Err("oauth.signing_key_rotation_secs must be at least 60".into());
+        }
+        if !(1..=300).contains(&self.revocation_sweep_secs) {
+            return Err("oauth.revocation_sweep_secs must be 1 to 300".into());
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,8 @@
 //! The composition root: builds adapters from `Settings`, wires them into use cases, and
 //! serves the router until stopped.
 
+use crate::credentials_upkeep;
+use crate::invalidation::InvalidationBus;
 pub use crate::primes::import_primes;
 use crate::problem::finalize_problems;
 use crate::settings::Settings;
@@ -34,7 +36,7 @@ use waas_signer::{
     PartyLink, PartyNode, PartyTrust, PublicIdentity,
 };
 use waas_store::{PartyStore, SqlStore, connect_control_plane, connect_party_store};
-use waas_tenants::TenantService;
+use waas_tenants::{AccessTokens, TenantService, TokenSettings};
 use waas_wallets::{Executor, PolicyService, StaticPriceOracle, TransactionService, WalletService};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -357,6 +359,8 @@ impl Application {
             .ensure_operator_token(configured_token.as_deref())
             .await
             .context("installing the operator credential")?;
+        let (access_tokens, invalidation) =
+            build_credentials(&settings, &store, &tenants, &mut background).await?;
         let pool: Arc<dyn SignerPool> = coordinator.clone();
         let wallets = Arc::new(WalletService::new(
             Arc::new(store.clone()),
@@ -425,6 +429,8 @@ impl Application {
             store,
             custody_stats: Arc::new(custody_stats),
             coordinator: coordinator.clone(),
+            access_tokens,
+            invalidation,
         };
         let metrics = crate::routes::metrics::router(settings.metrics_token.as_ref());
         let (router, metrics) = match &settings.metrics_listen {
@@ -537,6 +543,60 @@ impl Application {
         drop(background);
         result.map_err(Into::into)
     }
+}
+
+/// OAuth2 access tokens (this process's first signing key published before it serves) and
+/// the invalidation bus (subscribed before it serves when Redis answers), with their
+/// background upkeep: revocation sweep, signing-key rotation.
+async fn build_credentials(
+    settings: &Settings,
+    store: &SqlStore,
+    tenants: &Arc<TenantService>,
+    background: &mut Background,
+) -> anyhow::Result<(Arc<AccessTokens>, Arc<InvalidationBus>)> {
+    let oauth = &settings.oauth;
+    oauth.check().map_err(anyhow::Error::msg)?;
+    let access_tokens = Arc::new(AccessTokens::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        TokenSettings {
+            issuer: oauth.issuer.clone(),
+            ttl: chrono::Duration::seconds(i64::try_from(oauth.token_ttl_secs)?),
+            leeway_secs: oauth.clock_leeway_secs,
+            rotation: chrono::Duration::seconds(i64::try_from(oauth.signing_key_rotation_secs)?),
+        },
+    ));
+    access_tokens
+        .rotate()
+        .await
+        .context("publishing this process's JWT signing key")?;
+    background
+        .0
+        .push(credentials_upkeep::spawn_signing_key_upkeep(
+            access_tokens.clone(),
+        ));
+    let invalidation = match &settings.redis.url {
+        Some(url) => InvalidationBus::redis(
+            url,
+            settings
+                .redis
+                .channel_prefix
+                .as_deref()
+                .unwrap_or(crate::invalidation::DEFAULT_CHANNEL_PREFIX),
+        )?,
+        None => InvalidationBus::local(),
+    };
+    credentials_upkeep::wire_revocations(&invalidation, tenants);
+    if let Some(listener) = invalidation.spawn_listener().await {
+        background.0.push(listener);
+    }
+    background
+        .0
+        .push(credentials_upkeep::spawn_revocation_sweep(
+            tenants.clone(),
+            Duration::from_secs(oauth.revocation_sweep_secs),
+        ));
+    Ok((access_tokens, invalidation))
 }
 
 /// `routes` with the not-found fallback and the request-id, tracing, problem and panic

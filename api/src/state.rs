@@ -23,6 +23,10 @@ pub struct AppState {
     pub coordinator: Arc<waas_signer::Coordinator>,
     /// Key-protection call statistics per party and tier, for `/metrics`.
     pub custody_stats: Arc<Vec<CustodyStats>>,
+    /// OAuth2 access tokens: this process's signing key and everyone's public keys.
+    pub access_tokens: Arc<waas_tenants::AccessTokens>,
+    /// Tells every API process what went stale (revoked keys, changed plans).
+    pub invalidation: Arc<crate::invalidation::InvalidationBus>,
 }
 
 impl AppState {

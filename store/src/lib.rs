@@ -1,8 +1,8 @@
 //! waas-store: persistence on sea-orm (PostgreSQL or SQLite).
 //!
 //! - [`SqlStore`]: the control plane (tenants, API keys, wallets, policies, transaction and
-//!   signature requests) and the per-tenant hash-chained event log. Every write appends its
-//!   event in the same transaction.
+//!   signature requests, the public keys of JWT signing keys) and the per-tenant
+//!   hash-chained event log. Every write appends its event in the same transaction.
 //! - [`PartyStore`]: one signer party's private store of sealed records.
 
 mod connect;
@@ -10,6 +10,7 @@ mod entities;
 mod events;
 mod party;
 mod policies;
+mod signing_keys;
 mod tenants;
 mod transactions;
 mod wallets;

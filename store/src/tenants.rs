@@ -158,6 +158,29 @@ impl TenantRepository for SqlStore {
             .transpose()
     }
 
+    async fn find_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepositoryError> {
+        api_keys::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+            .map(key_to_domain)
+            .transpose()
+    }
+
+    async fn api_keys_revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ApiKeyId>, RepositoryError> {
+        api_keys::Entity::find()
+            .filter(api_keys::Column::RevokedAt.gte(since))
+            .all(&self.db)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| ApiKeyId::parse(&row.id).ok_or_else(|| corrupt("api key id")))
+            .collect()
+    }
+
     async fn revoke_api_key(
         &self,
         tenant: TenantId,

@@ -130,6 +130,13 @@ pub trait TenantRepository: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<ApiKey>, RepositoryError>;
     async fn find_api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, RepositoryError>;
+    /// A key by id, revoked or not, of any tenant (callers check the tenant).
+    async fn find_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepositoryError>;
+    /// The ids of keys revoked at or after `since` (the revocation sweep of every API process).
+    async fn api_keys_revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ApiKeyId>, RepositoryError>;
     /// Marks a key revoked; returns the key as it was, or `None` if the tenant has no such
     /// live key.
     async fn revoke_api_key(

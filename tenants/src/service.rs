@@ -1,4 +1,7 @@
-//! Tenant and API-key use cases, and authentication of bearer secrets (cached).
+//! Tenant and API-key use cases, and authentication of bearer secrets and of access
+//! tokens' keys (cached; revocations reach the caches through [`TenantService::forget_api_key`]
+//! — from this process, other processes over the invalidation bus, and the periodic
+//! [`TenantService::sweep_revocations`]).
 
 use crate::credentials::{Secret, hash_secret, new_api_key_secret, new_operator_token};
 use crate::model::{ApiKey, NewApiKey, Principal, Scope, Tenant, TenantRepository};
@@ -31,12 +34,35 @@ impl TenantsError {
     }
 }
 
+/// How long a looked-up key stays cached. Revocations do not wait for it: they reach
+/// the caches through [`TenantService::forget_api_key`].
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// How far back [`TenantService::sweep_revocations`] looks: the cache lifetime, plus a minute
+/// for clock skew between API processes.
+pub const REVOCATION_SWEEP_WINDOW: Duration = Duration::from_secs(360);
+
+fn live_principal(key: ApiKey) -> Option<Principal> {
+    key.revoked_at.is_none().then_some(Principal::ApiKey {
+        tenant_id: key.tenant_id,
+        key_id: key.id,
+        scopes: key.scopes,
+        approver_groups: key.approver_groups,
+    })
+}
+
 /// Tenants, keys and authentication.
 pub struct TenantService {
     repository: Arc<dyn TenantRepository>,
     clock: Arc<dyn Clock>,
     /// secret hash → principal, for live keys only. Revocation invalidates the entry.
     key_cache: Cache<String, Principal>,
+    /// key id → principal, for live keys only: the key behind an access token.
+    keys_by_id: Cache<ApiKeyId, Principal>,
+    /// Keys known to be revoked. Every cache hit is checked against it, so a revocation
+    /// learnt by key id alone (another process's message) also stops cached secrets. Entries
+    /// outlive any cache entry made before them.
+    revoked: Cache<ApiKeyId, ()>,
     operator_token_hash: RwLock<Option<String>>,
     /// Key-protection tiers the signer pool offers; the first is the default.
     key_protections: Vec<String>,
@@ -60,7 +86,15 @@ impl TenantService {
             clock,
             key_cache: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(300))
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+            keys_by_id: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+            revoked: Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(KEY_CACHE_TTL + Duration::from_secs(60))
                 .build(),
             operator_token_hash: RwLock::new(None),
             key_protections,
@@ -112,22 +146,85 @@ impl TenantService {
             return Ok(Some(Principal::Operator));
         }
         if let Some(principal) = self.key_cache.get(&hash).await {
+            if self.is_revoked(&principal).await {
+                self.key_cache.invalidate(&hash).await;
+                return Ok(None);
+            }
             return Ok(Some(principal));
         }
         let Some(key) = self.repository.find_api_key_by_hash(&hash).await? else {
             return Ok(None);
         };
-        if key.revoked_at.is_some() {
+        let Some(principal) = live_principal(key) else {
             return Ok(None);
-        }
-        let principal = Principal::ApiKey {
-            tenant_id: key.tenant_id,
-            key_id: key.id,
-            scopes: key.scopes,
-            approver_groups: key.approver_groups,
         };
         self.key_cache.insert(hash, principal.clone()).await;
+        // A revocation that arrived while the key was read wins.
+        if self.is_revoked(&principal).await {
+            return Ok(None);
+        }
         Ok(Some(principal))
+    }
+
+    /// The live key `key_id` of `tenant_id` (an access token's client), with its full
+    /// scopes; `None` when it is unknown, of another tenant, or revoked.
+    pub async fn live_api_key(
+        &self,
+        tenant_id: TenantId,
+        key_id: ApiKeyId,
+    ) -> Result<Option<Principal>, TenantsError> {
+        if self.revoked.contains_key(&key_id) {
+            return Ok(None);
+        }
+        let principal = match self.keys_by_id.get(&key_id).await {
+            Some(principal) => principal,
+            None => {
+                let Some(key) = self.repository.find_api_key(key_id).await? else {
+                    return Ok(None);
+                };
+                let Some(principal) = live_principal(key) else {
+                    return Ok(None);
+                };
+                self.keys_by_id.insert(key_id, principal.clone()).await;
+                principal
+            }
+        };
+        if self.revoked.contains_key(&key_id) {
+            return Ok(None);
+        }
+        match &principal {
+            Principal::ApiKey { tenant_id: t, .. } if *t == tenant_id => Ok(Some(principal)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Forgets a revoked key in this process's caches (its secret and its access tokens stop
+    /// working here at once). Called for this process's revocations, for other processes'
+    /// (invalidation bus), and by the sweep. Idempotent.
+    pub async fn forget_api_key(&self, key_id: ApiKeyId) {
+        self.revoked.insert(key_id, ()).await;
+        self.keys_by_id.invalidate(&key_id).await;
+    }
+
+    /// Forgets every key revoked in the last [`REVOCATION_SWEEP_WINDOW`] (longer than any
+    /// cache entry lives, plus clock skew between processes): the safety net for revocation
+    /// messages this process missed. Returns how many keys it saw.
+    pub async fn sweep_revocations(&self) -> Result<usize, TenantsError> {
+        let since = self.clock.now()
+            - chrono::Duration::from_std(REVOCATION_SWEEP_WINDOW)
+                .unwrap_or(chrono::Duration::minutes(7));
+        let ids = self.repository.api_keys_revoked_since(since).await?;
+        for id in &ids {
+            self.forget_api_key(*id).await;
+        }
+        Ok(ids.len())
+    }
+
+    async fn is_revoked(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::ApiKey { key_id, .. } => self.revoked.contains_key(key_id),
+            Principal::Operator => false,
+        }
     }
 
     /// Creates a tenant; `key_protection` (operator's choice) defaults to the pool's default tier.
@@ -292,6 +389,7 @@ impl TenantService {
             .await?
             .ok_or(TenantsError::NotFound)?;
         self.key_cache.invalidate(&key.secret_hash).await;
+        self.forget_api_key(id).await;
         key.revoked_at = Some(now);
         Ok(key)
     }

@@ -2,6 +2,7 @@
 
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiQuery, ListParams, parse_id};
+use crate::invalidation::Topic;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 use crate::wire::{ApiKeyList, ApiKeyResponse, CreateApiKeyRequest, CreatedApiKeyResponse};
@@ -79,7 +80,8 @@ pub async fn list_api_keys(
     }))
 }
 
-/// Revoke an API key; effective immediately.
+/// Revoke an API key; effective at once on every API process, for the key and its access
+/// tokens.
 #[utoipa::path(delete, path = "/v1/api-keys/{key_id}", tag = "api-keys", security(("api_key" = ["admin"])),
     params(("key_id" = String, Path, description = "API key id")),
     responses(
@@ -93,5 +95,11 @@ pub async fn revoke_api_key(
 ) -> Result<Json<ApiKeyResponse>, ApiError> {
     let tenant = caller.tenant_with(Scope::Admin)?;
     let id = parse_id(&key_id, ApiKeyId::parse, "key_id")?;
-    Ok(Json(state.tenants.revoke_api_key(tenant, id).await?.into()))
+    let revoked = state.tenants.revoke_api_key(tenant, id).await?;
+    // Every other API process forgets the key (and its access tokens) when this arrives.
+    state
+        .invalidation
+        .publish(Topic::ApiKeyRevoked, &id.to_string())
+        .await;
+    Ok(Json(revoked.into()))
 }

@@ -5,6 +5,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod networks;
+pub mod oauth;
 pub mod operator;
 pub mod policies;
 pub mod signatures;
@@ -15,7 +16,8 @@ pub mod wallets;
 use crate::state::AppState;
 use axum::Router;
 
-/// Every `/v1` route plus health and the spec. `/metrics` is added by the composition root
+/// Every `/v1` route plus health, the spec, and OAuth (`/oauth/token`,
+/// `/.well-known/jwks.json`). `/metrics` is added by the composition root
 /// (`startup`): on this listener or a separate one, with or without a token.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,5 +31,6 @@ pub fn router() -> Router<AppState> {
         .merge(transactions::router())
         .merge(networks::router())
         .merge(events::router())
+        .merge(oauth::router())
         .merge(crate::openapi::router())
 }
