@@ -23,6 +23,8 @@ pub struct AppState {
     pub coordinator: Arc<waas_signer::Coordinator>,
     /// Key-protection call statistics per party and tier, for `/metrics`.
     pub custody_stats: Arc<Vec<CustodyStats>>,
+    /// Rate limits: the limiter (local or Redis), the plan catalog, 429 counts.
+    pub rate_limits: Arc<crate::ratelimit::RateLimits>,
 }
 
 impl AppState {

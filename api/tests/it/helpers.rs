@@ -140,7 +140,7 @@ async fn warm_template() -> PathBuf {
     root
 }
 
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     let admin = std::env::var("WAAS_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("waas_test_{}", uuid::Uuid::now_v7().simple());

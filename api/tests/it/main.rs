@@ -22,6 +22,7 @@ mod policies;
 mod policy_chain;
 mod primes;
 mod production;
+mod rate_limits;
 mod restore;
 mod rotation;
 mod rpc_proxy;
