@@ -4,8 +4,8 @@
 //! 1. The decision alone: `RateLimits::admit_api_key` (tenant + class and API key, the
 //!    headers built), timed in a loop.
 //! 2. Through HTTP on loopback: a minimal axum server (`GET /ping`) with no limiter, or with
-//!    the same decision and headers in a middleware, timed by a reqwest client. Variants
-//!    alternate in rounds so machine drift hits all three alike. Authentication is left out:
+//!    the same decision and headers in a middleware, timed by a reqwest client. Requests go
+//!    to the three servers in turn, so machine load hits all three alike. Authentication is left out:
 //!    handlers authenticate without the limiter too (the middleware only moves it earlier).
 //!
 //! Needs Redis (`WAAS_BENCH_REDIS_URL`, default `redis://127.0.0.1:6379/0`); keys go under
@@ -130,17 +130,16 @@ async fn main() {
     ];
     let client = reqwest::Client::new();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
-    for round in 0..=ROUNDS {
+    for request in 0..(ROUNDS + 1) * REQUESTS_PER_ROUND {
+        // One request to each variant in turn, so load on the machine hits all three alike.
         for (index, (_, url)) in variants.iter().enumerate() {
-            for _ in 0..REQUESTS_PER_ROUND {
-                let started = Instant::now();
-                let response = client.get(url).send().await.unwrap();
-                assert!(response.status().is_success());
-                response.bytes().await.unwrap();
-                // Round 0 warms connections and caches.
-                if round > 0 {
-                    samples[index].push(started.elapsed());
-                }
+            let started = Instant::now();
+            let response = client.get(url).send().await.unwrap();
+            assert!(response.status().is_success());
+            response.bytes().await.unwrap();
+            // The first round warms connections and caches.
+            if request >= REQUESTS_PER_ROUND {
+                samples[index].push(started.elapsed());
             }
         }
     }

@@ -563,3 +563,32 @@ async fn the_redis_script_decides_like_the_local_limiter() {
         }
     }
 }
+
+#[test]
+fn plans_from_the_readme_load_and_an_unknown_default_plan_is_refused() {
+    let dir = unique_dir("plans");
+    let file = dir.join("waas.toml");
+    std::fs::write(
+        &file,
+        r#"
+default_plan = "gold"
+[plans.gold]
+rates.keygen = { requests = 10, burst = 20 }           # per second unless per_secs is set
+rates.sign   = { requests = 100, burst = 200 }
+rates.write  = { requests = 200 }
+rates.read   = { requests = 1000, per_secs = 1 }
+api_key_rate = { requests = 1000, burst = 2000 }
+presignature_depth = 2
+"#,
+    )
+    .unwrap();
+    let mut settings = Settings::load(Some(&file)).unwrap();
+    let limits = waas_api::ratelimit::RateLimits::from_settings(&settings).unwrap();
+    let gold = limits.default_plan();
+    assert_eq!(gold.rates.sign, RateLimit::per_second(100, 200));
+    assert_eq!(gold.rates.write.burst(), 200);
+    assert!(limits.plan("free").is_some());
+    settings.default_plan = "platinum".into();
+    let error = waas_api::ratelimit::RateLimits::from_settings(&settings).unwrap_err();
+    assert!(format!("{error:#}").contains("platinum"), "{error:#}");
+}
