@@ -592,3 +592,64 @@ presignature_depth = 2
     let error = waas_api::ratelimit::RateLimits::from_settings(&settings).unwrap_err();
     assert!(format!("{error:#}").contains("platinum"), "{error:#}");
 }
+
+/// A server whose `POST /slow` and `GET /slow` take 2 s and then mark `finished`, behind the
+/// request timeout of 1 s.
+async fn slow_server(
+    finished: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> (String, reqwest::Client) {
+    use axum::routing::get;
+    use std::sync::atomic::Ordering;
+    let handler = move || {
+        let finished = finished.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+            "done"
+        }
+    };
+    let router = axum::Router::new()
+        .route("/slow", get(handler.clone()).post(handler))
+        .layer(axum::middleware::from_fn(
+            |request: axum::extract::Request, next: axum::middleware::Next| {
+                waas_api::timeout::time_limit(Duration::from_secs(1), request, next)
+            },
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, reqwest::Client::new())
+}
+
+#[tokio::test]
+async fn a_timed_out_change_runs_to_its_end_and_a_timed_out_read_is_dropped() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let finished = std::sync::Arc::new(AtomicUsize::new(0));
+    let (url, client) = slow_server(finished.clone()).await;
+
+    let read = client.get(&url).send().await.unwrap();
+    assert_eq!(read.status(), 503);
+    let change = client.post(&url).send().await.unwrap();
+    assert_eq!(change.status(), 503);
+    assert_eq!(change.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = change.json().await.unwrap();
+    assert_eq!(problem["code"], "request_timeout");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may still complete"),
+        "{problem}"
+    );
+    // The change finishes in the background; the read was abandoned at its timeout.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while finished.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the timed-out change never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+}
