@@ -98,8 +98,9 @@ impl Limiter {
         self.local.check(&divided)
     }
 
-    /// The current mode; when Redis is down and due for a retry, tries it first (so
-    /// `/readyz` notices a recovered Redis even without traffic).
+    /// The current mode, after a `PING` to Redis when it may be tried (always while it is
+    /// healthy; when it failed, once its retry time has come), so `/readyz` notices a dead
+    /// or recovered Redis even without traffic.
     pub async fn mode(&self) -> LimiterMode {
         let Some(shared) = &self.shared else {
             return LimiterMode {
@@ -111,9 +112,7 @@ impl Limiter {
                 )),
             };
         };
-        if shared.degraded.load(Ordering::Acquire)
-            && let Some(_attempt) = shared.may_try()
-        {
+        if let Some(_attempt) = shared.may_try() {
             match shared.redis.ping().await {
                 Ok(()) => shared.succeeded(),
                 Err(error) => shared.failed(&error.to_string()),
