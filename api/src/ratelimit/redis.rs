@@ -9,7 +9,7 @@
 
 use super::gcra::{Check, Decision, KeyState};
 use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::{Config, Pool, Runtime};
+use deadpool_redis::{Manager, Pool, Runtime};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
@@ -53,9 +53,20 @@ impl std::fmt::Debug for RedisLimiter {
 impl RedisLimiter {
     /// A limiter on `url`. Connects lazily: an unreachable Redis does not stop the start.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, RedisLimitError> {
-        let pool = Config::from_url(url)
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| RedisLimitError::Redis(redacted(&e.to_string(), url)))?;
+        use deadpool_redis::redis::IntoConnectionInfo;
+        use deadpool_redis::redis::io::tcp::TcpSettings;
+        let invalid =
+            |e: &dyn std::fmt::Display| RedisLimitError::Redis(redacted(&e.to_string(), url));
+        // Small request, small answer, one at a time per caller: send at once (no Nagle).
+        let info = url
+            .into_connection_info()
+            .map_err(|e| invalid(&e))?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
+        let manager = Manager::new(info).map_err(|e| invalid(&e))?;
+        let pool = Pool::builder(manager)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| invalid(&e))?;
         Ok(Self {
             pool,
             connection: RwLock::new(None),
