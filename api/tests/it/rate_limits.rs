@@ -653,3 +653,45 @@ async fn a_timed_out_change_runs_to_its_end_and_a_timed_out_read_is_dropped() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(finished.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn routes_fall_into_their_classes() {
+    use waas_api::ratelimit::classify::{classify, is_exempt};
+    use waas_tenants::OperationClass::{Keygen, Read, Sign, Write};
+    let cases = [
+        (Method::POST, "/v1/wallets", Keygen),
+        (Method::GET, "/v1/wallets", Read),
+        (Method::POST, "/v1/wallets/{wallet_id}/signatures", Sign),
+        (Method::POST, "/v1/wallets/{wallet_id}/transactions", Sign),
+        (
+            Method::POST,
+            "/v1/transactions/{transaction_id}/speed-up",
+            Sign,
+        ),
+        (Method::POST, "/v2/wallets/{wallet_id}/transactions", Sign),
+        (
+            Method::POST,
+            "/v1/transactions/{transaction_id}/approve",
+            Write,
+        ),
+        (Method::PUT, "/v1/policies/draft", Write),
+        (Method::DELETE, "/v1/api-keys/{key_id}", Write),
+        (Method::GET, "/v1/transactions/{transaction_id}", Read),
+    ];
+    for (method, route, class) in cases {
+        assert_eq!(classify(&method, route), class, "{method} {route}");
+    }
+    for route in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi/v1.json",
+        "/docs",
+        "/docs/{*rest}",
+        "/.well-known/jwks.json",
+    ] {
+        assert!(is_exempt(route), "{route}");
+    }
+    assert!(!is_exempt("/v1/wallets"));
+    assert!(!is_exempt("/oauth/token"));
+}
