@@ -10,11 +10,13 @@ pub mod openapi;
 pub mod primes;
 pub mod problem;
 pub mod production;
+pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod timeout;
 pub mod wire;
 
 pub use node::SignerNode;

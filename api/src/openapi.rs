@@ -101,7 +101,7 @@ impl Modify for SecuritySchemes {
         CreateSignatureRequest, SignatureResponse, SignatureList,
         EventResponse, EventList,
         KeyRotationRequest, KeyRotationResponse, PartyRotation,
-        HealthResponse, ReadinessResponse, SignerPoolReadiness, PartyReadiness,
+        HealthResponse, ReadinessResponse, SignerPoolReadiness, PartyReadiness, RateLimiterReadiness,
         waas_policy::PolicyDocument, waas_policy::RuleDocument, waas_policy::ActionDocument,
         waas_policy::ConditionDocument,
         PolicyDraftResponse, PolicyVersionResponse, PolicyVersionSummary, PolicyVersionList,

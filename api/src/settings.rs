@@ -107,8 +107,20 @@ pub struct LimitSettings {
     pub unauthenticated: waas_tenants::RateLimit,
     /// Seconds any request may take before it is answered `503 request_timeout`
     /// (`WAAS_LIMITS__REQUEST_TIMEOUT_SECS`, default 30). Long work (signing on chain,
-    /// confirmations) continues asynchronously.
+    /// confirmations) continues asynchronously; a changing request that runs out of time is
+    /// still carried to its end in the background (see `crate::timeout`).
     pub request_timeout_secs: u64,
+    /// Prefix of every rate-limit key in Redis (`WAAS_LIMITS__REDIS_KEY_PREFIX`, default
+    /// `waas:`), so several deployments can share one Redis.
+    pub redis_key_prefix: String,
+    /// Upper bound of one Redis rate-limit call in milliseconds
+    /// (`WAAS_LIMITS__REDIS_TIMEOUT_MS`, default 100). A slower or failed call is decided
+    /// by the local limiter instead.
+    pub redis_timeout_ms: u64,
+    /// After a failed Redis call, milliseconds before Redis is tried again
+    /// (`WAAS_LIMITS__REDIS_RETRY_MS`, default 2000); meanwhile every request is decided
+    /// locally at once, so a dead Redis adds no latency.
+    pub redis_retry_ms: u64,
 }
 
 impl Default for LimitSettings {
@@ -117,6 +129,9 @@ impl Default for LimitSettings {
             api_nodes: 1,
             unauthenticated: waas_tenants::RateLimit::per_second(10, 50),
             request_timeout_secs: 30,
+            redis_key_prefix: "waas:".into(),
+            redis_timeout_ms: 100,
+            redis_retry_ms: 2_000,
         }
     }
 }

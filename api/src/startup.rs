@@ -273,6 +273,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         crate::telemetry::init(&settings.log.format, &settings.log.level);
         crate::production::refuse_unsafe_production(&settings)?;
+        let rate_limits = Arc::new(
+            crate::ratelimit::RateLimits::from_settings(&settings).context("rate limits")?,
+        );
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data directory {}", settings.data_dir.display()))?;
         let threshold = Threshold::new(settings.signer.threshold, settings.signer.parties)
@@ -431,20 +434,26 @@ impl Application {
             coordinator: coordinator.clone(),
             access_tokens,
             invalidation,
+            rate_limits,
         };
+        let request_timeout = Duration::from_secs(settings.limits.request_timeout_secs.max(1));
         let metrics = crate::routes::metrics::router(settings.metrics_token.as_ref());
         let (router, metrics) = match &settings.metrics_listen {
             None => (
-                app_router(state, crate::routes::router().merge(metrics)),
+                app_router(
+                    state,
+                    crate::routes::router().merge(metrics),
+                    request_timeout,
+                ),
                 None,
             ),
             Some(address) => {
                 let listener = TcpListener::bind(address)
                     .await
                     .with_context(|| format!("binding metrics_listen {address}"))?;
-                let metrics_router = app_router(state.clone(), metrics);
+                let metrics_router = app_router(state.clone(), metrics, request_timeout);
                 (
-                    app_router(state, crate::routes::router()),
+                    app_router(state, crate::routes::router(), request_timeout),
                     Some((listener, metrics_router)),
                 )
             }
@@ -514,7 +523,7 @@ impl Application {
                 let until = async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
                 };
-                if let Err(error) = axum::serve(listener, router)
+                if let Err(error) = axum::serve(listener, with_client_address(router))
                     .with_graceful_shutdown(until)
                     .await
                 {
@@ -523,7 +532,7 @@ impl Application {
             })
         });
         let mut api_stopped = stopped;
-        let serving = axum::serve(listener, router)
+        let serving = axum::serve(listener, with_client_address(router))
             .with_graceful_shutdown(async move {
                 let _ = api_stopped.wait_for(|stop| *stop).await;
             })
@@ -599,10 +608,10 @@ async fn build_credentials(
     Ok((access_tokens, invalidation))
 }
 
-/// `routes` with the not-found fallback and the request-id, tracing, problem and panic
-/// layers: the API's router (`crate::routes::router()`, plus `/metrics` unless it has its
-/// own listener) or the metrics listener's.
-fn app_router(state: AppState, routes: Router<AppState>) -> Router {
+/// `routes` with the not-found fallback and the request-id, tracing, problem, timeout,
+/// panic and rate-limit layers: the API's router (`crate::routes::router()`, plus `/metrics`
+/// unless it has its own listener) or the metrics listener's.
+fn app_router(state: AppState, routes: Router<AppState>, request_timeout: Duration) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let request_id = request
             .headers()
@@ -612,6 +621,11 @@ fn app_router(state: AppState, routes: Router<AppState>) -> Router {
         tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %request.uri().path())
     });
     routes
+        // Matched routes only, so the limiter sees the route (`MatchedPath`) it classifies.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::limit_requests,
+        ))
         .fallback(|| async { crate::problem::ApiError::new(waas_core::ErrorCode::RouteNotFound) })
         .with_state(state)
         .layer(
@@ -620,9 +634,22 @@ fn app_router(state: AppState, routes: Router<AppState>) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(trace)
                 .layer(axum::middleware::from_fn(finalize_problems))
+                .layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        crate::timeout::time_limit(request_timeout, request, next)
+                    },
+                ))
                 .layer(CatchPanicLayer::new())
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )
+}
+
+/// Serves `router` with each connection's peer address in the request extensions
+/// (`ConnectInfo<SocketAddr>`), which the per-address rate limit reads.
+fn with_client_address(
+    router: Router,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr> {
+    router.into_make_service_with_connect_info::<std::net::SocketAddr>()
 }
 
 /// Moves transactions on (sign, send, confirm): polls every `every` and drives what it

@@ -27,6 +27,8 @@ pub struct AppState {
     pub access_tokens: Arc<waas_tenants::AccessTokens>,
     /// Tells every API process what went stale (revoked keys, changed plans).
     pub invalidation: Arc<crate::invalidation::InvalidationBus>,
+    /// Rate limits: the limiter (local or Redis), the plan catalog, 429 counts.
+    pub rate_limits: Arc<crate::ratelimit::RateLimits>,
 }
 
 impl AppState {

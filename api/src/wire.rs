@@ -353,6 +353,20 @@ pub struct ReadinessResponse {
     pub status: String,
     pub database: bool,
     pub signer_pool: SignerPoolReadiness,
+    pub rate_limiter: RateLimiterReadiness,
+}
+
+/// How this API node limits request rates. A failing Redis does not make the node unready:
+/// it limits in-process at the plan rates divided by `limits.api_nodes` meanwhile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimiterReadiness {
+    /// `redis` (one count shared by every API node) or `local` (this process only).
+    #[schema(example = "redis")]
+    pub backend: String,
+    /// Redis is configured but unreachable; limits are local until it answers again.
+    pub degraded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

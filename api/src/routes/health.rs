@@ -1,7 +1,9 @@
 //! `GET /healthz` (the process is up) and `GET /readyz` (database and signer pool).
 
 use crate::state::AppState;
-use crate::wire::{HealthResponse, PartyReadiness, ReadinessResponse, SignerPoolReadiness};
+use crate::wire::{
+    HealthResponse, PartyReadiness, RateLimiterReadiness, ReadinessResponse, SignerPoolReadiness,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -25,7 +27,8 @@ pub async fn healthz() -> Json<HealthResponse> {
 /// With every party answering the status is `ready`; with fewer but at least `threshold`,
 /// `degraded` (still 200: signing works, key generation waits for every party). ECDSA key
 /// generation may still be warming up (`signer_pool.ecdsa_ready`); that does not make the
-/// node unready.
+/// node unready. Neither does an unreachable Redis: `rate_limiter.degraded` says the node
+/// limits in-process meanwhile.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, body = ReadinessResponse, description = "Ready or degraded"),
     (status = 503, body = ReadinessResponse, description = "Not ready"),
@@ -52,6 +55,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             latency_ms: party.latency_ms.map(|ms| (ms * 100.0).round() / 100.0),
         })
         .collect();
+    let limiter = state.rate_limits.mode().await;
     let body = ReadinessResponse {
         status: status.into(),
         database,
@@ -63,6 +67,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
             eddsa_ready: pool.eddsa_ready,
             detail: pool.detail,
             parties,
+        },
+        rate_limiter: RateLimiterReadiness {
+            backend: limiter.backend.into(),
+            degraded: limiter.degraded,
+            detail: limiter.detail,
         },
     };
     (code, Json(body))

@@ -75,6 +75,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         u8::from(pool.ecdsa_ready)
     );
     write_pool_metrics(&mut out, &state);
+    write_rate_limit_metrics(&mut out, &state);
     let series: [(&str, &str, &str); 5] = [
         (
             "waas_custody_calls_total",
@@ -133,6 +134,34 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The rate limiter's mode and its refusals.
+fn write_rate_limit_metrics(out: &mut String, state: &AppState) {
+    let limits = &state.rate_limits;
+    header(
+        out,
+        "waas_rate_limiter_degraded",
+        "gauge",
+        "1 while Redis is configured but unreachable and this node limits in-process at the divided rate.",
+    );
+    let _ = writeln!(
+        out,
+        "waas_rate_limiter_degraded {}",
+        u8::from(limits.degraded())
+    );
+    header(
+        out,
+        "waas_rate_limited_total",
+        "counter",
+        "Requests refused with 429, by tenant (anonymous: without a valid credential) and operation class.",
+    );
+    for (tenant, class, count) in limits.refusals() {
+        let _ = writeln!(
+            out,
+            "waas_rate_limited_total{{tenant=\"{tenant}\",class=\"{class}\"}} {count}"
+        );
+    }
 }
 
 /// Party health, presignature pool and signing latency, as this API node's coordinator

@@ -114,7 +114,13 @@ pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
         redis: Default::default(),
         plans: Default::default(),
         default_plan: waas_tenants::DEFAULT_PLAN.into(),
-        limits: Default::default(),
+        // A debug build on a loaded 2-core machine can take tens of seconds for one
+        // interactive ECDSA signature, which the signature endpoints wait for: tests give
+        // requests as long as a signing session (`signer.session_timeout_secs`).
+        limits: waas_api::settings::LimitSettings {
+            request_timeout_secs: 120,
+            ..Default::default()
+        },
         oauth: Default::default(),
         versions: Default::default(),
         log: LogSettings {

@@ -23,6 +23,7 @@ mod policies;
 mod policy_chain;
 mod primes;
 mod production;
+mod rate_limits;
 mod restore;
 mod revocation;
 mod rotation;
