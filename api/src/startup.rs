@@ -1,6 +1,7 @@
 //! The composition root: builds adapters from `Settings`, wires them into use cases, and
 //! serves the router until stopped.
 
+use crate::idempotency::{Idempotency, IdempotencyTimes};
 pub use crate::primes::import_primes;
 use crate::problem::finalize_problems;
 use crate::settings::Settings;
@@ -39,6 +40,9 @@ use waas_wallets::{Executor, PolicyService, StaticPriceOracle, TransactionServic
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long past the request timeout an unfinished idempotent request still counts as
+/// running (after that, as of unknown outcome).
+const IDEMPOTENCY_LEASE_MARGIN_SECS: u64 = 30;
 
 /// Aborts background tasks when the application goes away.
 #[derive(Debug, Default)]
@@ -426,10 +430,32 @@ impl Application {
             custody_stats: Arc::new(custody_stats),
             coordinator: coordinator.clone(),
         };
+        let idempotency_store: Arc<dyn waas_core::idempotency::IdempotencyStore> =
+            Arc::new(state.store.clone());
+        background.0.push(crate::idempotency::spawn_purge(
+            idempotency_store.clone(),
+            Arc::new(SystemClock),
+            Duration::from_secs(settings.idempotency.ttl_secs.clamp(1, 600)),
+        ));
+        let idempotency = Idempotency::new(
+            state.clone(),
+            idempotency_store,
+            Arc::new(SystemClock),
+            IdempotencyTimes {
+                ttl: Duration::from_secs(settings.idempotency.ttl_secs),
+                lease: Duration::from_secs(
+                    settings
+                        .limits
+                        .request_timeout_secs
+                        .saturating_add(IDEMPOTENCY_LEASE_MARGIN_SECS),
+                ),
+            },
+            MAX_BODY_BYTES,
+        );
         let metrics = crate::routes::metrics::router(settings.metrics_token.as_ref());
         let (router, metrics) = match &settings.metrics_listen {
             None => (
-                app_router(state, crate::routes::router().merge(metrics)),
+                app_router(state, api_routes(idempotency).merge(metrics)),
                 None,
             ),
             Some(address) => {
@@ -438,7 +464,7 @@ impl Application {
                     .with_context(|| format!("binding metrics_listen {address}"))?;
                 let metrics_router = app_router(state.clone(), metrics);
                 (
-                    app_router(state, crate::routes::router()),
+                    app_router(state, api_routes(idempotency)),
                     Some((listener, metrics_router)),
                 )
             }
@@ -537,6 +563,17 @@ impl Application {
         drop(background);
         result.map_err(Into::into)
     }
+}
+
+/// The API's routes (`crate::routes::router()`) with the `Idempotency-Key` middleware,
+/// which acts on POSTs under `/v1` only (`crate::idempotency`). It sits inside the
+/// request-id, tracing and problem layers of [`app_router`], so its own errors and replayed
+/// problems carry the request id.
+fn api_routes(idempotency: Idempotency) -> Router<AppState> {
+    crate::routes::router().layer(axum::middleware::from_fn_with_state(
+        idempotency,
+        crate::idempotency::idempotency,
+    ))
 }
 
 /// `routes` with the not-found fallback and the request-id, tracing, problem and panic

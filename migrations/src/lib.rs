@@ -12,9 +12,10 @@ mod m0005_approvals;
 mod m0006_approver_groups;
 mod m0007_chain_execution;
 mod m0008_signature_requests;
+mod m0009_idempotency_keys;
 
 /// The control-plane schema: tenants, API keys, wallets, events, policies, transaction and
-/// signature requests.
+/// signature requests, idempotency keys.
 #[derive(Debug)]
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_approver_groups::Migration),
             Box::new(m0007_chain_execution::Migration),
             Box::new(m0008_signature_requests::Migration),
+            Box::new(m0009_idempotency_keys::Migration),
         ]
     }
 }

@@ -117,6 +117,7 @@ pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
         limits: Default::default(),
         oauth: Default::default(),
         versions: Default::default(),
+        idempotency: Default::default(),
         log: LogSettings {
             format: "json".into(),
             level: "warn".into(),
