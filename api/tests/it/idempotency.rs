@@ -477,3 +477,43 @@ async fn expired_keys_are_forgotten_and_purged() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A 500 may have come after a commit: the key is kept, and the request never runs again
+/// under it, even once the fault is gone.
+#[tokio::test]
+async fn an_internal_error_keeps_the_key_and_never_runs_twice() {
+    let app = spawn_app(Backend::Postgres, Pool::Cold).await;
+    let (_, key) = app.tenant_with_key(ALL_SCOPES).await;
+    let store = second_store(&app).await;
+    use sea_orm::ConnectionTrait;
+    let db = store.connection();
+    db.execute_unprepared("ALTER TABLE wallets RENAME TO wallets_away")
+        .await
+        .unwrap();
+    let failed = app
+        .post_with_key("/v1/wallets", Some(&key), "fault-1", &wallet_body("a"))
+        .await;
+    failed.assert_problem(500, "internal");
+    db.execute_unprepared("ALTER TABLE wallets_away RENAME TO wallets")
+        .await
+        .unwrap();
+    let retry = app
+        .post_with_key("/v1/wallets", Some(&key), "fault-1", &wallet_body("a"))
+        .await;
+    retry.assert_problem(409, "idempotency_key_in_flight");
+    assert_eq!(retry.header("retry-after"), None);
+    assert!(
+        retry.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may have taken effect"),
+        "{}",
+        retry.body
+    );
+    assert_eq!(app.listed_len("/v1/wallets", &key).await, 0);
+    // A new key runs.
+    let fresh = app
+        .post_with_key("/v1/wallets", Some(&key), "fault-2", &wallet_body("a"))
+        .await;
+    assert_eq!(fresh.status, 201, "{}", fresh.body);
+}
