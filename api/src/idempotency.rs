@@ -164,8 +164,8 @@ pub async fn idempotency(
         fingerprint,
         id: ClaimId::new(),
         now,
-        lease_until: now + idempotency.lease,
-        expires_at: now + idempotency.ttl,
+        lease_until: later(now, idempotency.lease),
+        expires_at: later(now, idempotency.ttl),
     };
     match idempotency.store.claim(&claim).await {
         Err(error) => {
@@ -199,6 +199,15 @@ pub fn spawn_purge(
             }
         }
     })
+}
+
+/// `now + span`, saturating (a configured span may be absurdly long).
+fn later(
+    now: chrono::DateTime<chrono::Utc>,
+    span: chrono::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    now.checked_add_signed(span)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
 /// `None` without the header; `Some(None)` when it is repeated or not a valid key.
