@@ -1,9 +1,10 @@
-//! waas-api: the only crate that knows HTTP. Axum routers, authentication, problem+json
-//! errors, OpenAPI, and the composition root that wires adapters into use cases.
+//! waas-api: the only crate that knows HTTP. Axum routers, authentication, idempotency keys,
+//! problem+json errors, OpenAPI, and the composition root that wires adapters into use cases.
 
 pub mod auth;
 pub mod credentials_upkeep;
 pub mod extract;
+pub mod idempotency;
 pub mod invalidation;
 pub mod node;
 pub mod openapi;

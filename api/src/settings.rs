@@ -74,6 +74,9 @@ pub struct Settings {
     /// API versions: `[versions]`.
     #[serde(default)]
     pub versions: VersionSettings,
+    /// `Idempotency-Key` handling: `[idempotency]`.
+    #[serde(default)]
+    pub idempotency: IdempotencySettings,
 }
 
 fn default_plan() -> String {
@@ -210,6 +213,21 @@ impl Default for VersionSettings {
         Self {
             v1_sunset: "2027-12-31".into(),
         }
+    }
+}
+
+/// How long idempotency keys are kept (see `crate::idempotency`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencySettings {
+    /// Seconds a key is remembered after its first request (`WAAS_IDEMPOTENCY__TTL_SECS`,
+    /// default 86 400 = 24 h); afterwards it may be used again.
+    pub ttl_secs: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self { ttl_secs: 86_400 }
     }
 }
 

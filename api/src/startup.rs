@@ -2,6 +2,7 @@
 //! serves the router until stopped.
 
 use crate::credentials_upkeep;
+use crate::idempotency::{Idempotency, IdempotencyTimes};
 use crate::invalidation::InvalidationBus;
 pub use crate::primes::import_primes;
 use crate::problem::finalize_problems;
@@ -41,6 +42,9 @@ use waas_wallets::{Executor, PolicyService, StaticPriceOracle, TransactionServic
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long past the request timeout an unfinished idempotent request still counts as
+/// running (after that, as of unknown outcome).
+const IDEMPOTENCY_LEASE_MARGIN_SECS: u64 = 30;
 
 /// Aborts background tasks when the application goes away.
 #[derive(Debug, Default)]
@@ -436,13 +440,35 @@ impl Application {
             invalidation,
             rate_limits,
         };
+        let idempotency_store: Arc<dyn waas_core::idempotency::IdempotencyStore> =
+            Arc::new(state.store.clone());
+        background.0.push(crate::idempotency::spawn_purge(
+            idempotency_store.clone(),
+            Arc::new(SystemClock),
+            Duration::from_secs(settings.idempotency.ttl_secs.clamp(1, 600)),
+        ));
+        let idempotency = Idempotency::new(
+            state.clone(),
+            idempotency_store,
+            Arc::new(SystemClock),
+            IdempotencyTimes {
+                ttl: Duration::from_secs(settings.idempotency.ttl_secs),
+                lease: Duration::from_secs(
+                    settings
+                        .limits
+                        .request_timeout_secs
+                        .saturating_add(IDEMPOTENCY_LEASE_MARGIN_SECS),
+                ),
+            },
+            MAX_BODY_BYTES,
+        );
         let request_timeout = Duration::from_secs(settings.limits.request_timeout_secs.max(1));
         let metrics = crate::routes::metrics::router(settings.metrics_token.as_ref());
         let (router, metrics) = match &settings.metrics_listen {
             None => (
                 app_router(
                     state,
-                    crate::routes::router().merge(metrics),
+                    api_routes(idempotency).merge(metrics),
                     request_timeout,
                 ),
                 None,
@@ -453,7 +479,7 @@ impl Application {
                     .with_context(|| format!("binding metrics_listen {address}"))?;
                 let metrics_router = app_router(state.clone(), metrics, request_timeout);
                 (
-                    app_router(state, crate::routes::router(), request_timeout),
+                    app_router(state, api_routes(idempotency), request_timeout),
                     Some((listener, metrics_router)),
                 )
             }
@@ -606,6 +632,17 @@ async fn build_credentials(
             Duration::from_secs(oauth.revocation_sweep_secs),
         ));
     Ok((access_tokens, invalidation))
+}
+
+/// The API's routes (`crate::routes::router()`) with the `Idempotency-Key` middleware,
+/// which acts on POSTs under `/v1` only (`crate::idempotency`). It sits inside the
+/// request-id, tracing and problem layers of [`app_router`], so its own errors and replayed
+/// problems carry the request id.
+fn api_routes(idempotency: Idempotency) -> Router<AppState> {
+    crate::routes::router().layer(axum::middleware::from_fn_with_state(
+        idempotency,
+        crate::idempotency::idempotency,
+    ))
 }
 
 /// `routes` with the not-found fallback and the request-id, tracing, problem, timeout,

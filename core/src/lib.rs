@@ -5,6 +5,7 @@ pub mod chain;
 pub mod error;
 pub mod event;
 pub mod health;
+pub mod idempotency;
 pub mod ids;
 pub mod ports;
 pub mod secret;

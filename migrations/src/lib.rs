@@ -13,9 +13,10 @@ mod m0006_approver_groups;
 mod m0007_chain_execution;
 mod m0008_signature_requests;
 mod m0009_jwt_signing_keys;
+mod m0010_idempotency_keys;
 
 /// The control-plane schema: tenants, API keys, wallets, events, policies, transaction and
-/// signature requests, the public keys of JWT signing keys.
+/// signature requests, the public keys of JWT signing keys, idempotency keys.
 #[derive(Debug)]
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_chain_execution::Migration),
             Box::new(m0008_signature_requests::Migration),
             Box::new(m0009_jwt_signing_keys::Migration),
+            Box::new(m0010_idempotency_keys::Migration),
         ]
     }
 }

@@ -2,12 +2,13 @@
 //!
 //! - [`SqlStore`]: the control plane (tenants, API keys, wallets, policies, transaction and
 //!   signature requests, the public keys of JWT signing keys) and the per-tenant
-//!   hash-chained event log. Every write appends its event in the same transaction.
+//!   hash-chained event log. Every write appends its event in the same transaction. It also keeps idempotency keys (`IdempotencyStore`).
 //! - [`PartyStore`]: one signer party's private store of sealed records.
 
 mod connect;
 mod entities;
 mod events;
+mod idempotency;
 mod party;
 mod policies;
 mod signing_keys;

@@ -123,6 +123,7 @@ pub fn base_settings(data_dir: &Path, operator_token: &str) -> Settings {
         },
         oauth: Default::default(),
         versions: Default::default(),
+        idempotency: Default::default(),
         log: LogSettings {
             format: "json".into(),
             level: "warn".into(),

@@ -14,6 +14,7 @@ mod fee_caps;
 mod fixture;
 mod flow;
 mod helpers;
+mod idempotency;
 mod isolation;
 mod nodes;
 mod oauth;

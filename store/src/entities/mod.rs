@@ -3,6 +3,7 @@
 pub mod account_nonces;
 pub mod api_keys;
 pub mod events;
+pub mod idempotency_keys;
 pub mod jwt_signing_keys;
 pub mod operator_credentials;
 pub mod party_records;
